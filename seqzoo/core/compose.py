@@ -1,0 +1,333 @@
+"""Hybrid architectures composed from registered layers.
+
+A spec is a list of layer specs ``{"layer": name, **arguments}``; each layer's ``input_size``
+is the previous layer's ``output_size``, so no size is stated twice::
+
+    spec = [
+        {"layer": "conv1d", "channels": 16},
+        {"layer": "lstm", "hidden_size": 32},
+        {"layer": "residual", "body": [{"layer": "lstm", "hidden_size": 32}]},
+        {"layer": "parallel", "branches": [{"layer": "last"}, {"layer": "mean"}]},
+        {"layer": "linear", "out_features": 1},
+    ]
+    model = compose(spec, input_size=3)   # (batch, time, 3) -> (batch, 1)
+
+The same spec loads from YAML, TOML or JSON (:func:`load_spec`); ``model.config`` rebuilds it
+(``Hybrid(**model.config)``). Errors name the position in the spec, e.g. ``spec[2].parallel[1]``.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .errors import ConfigError, NotSteppableError, SeqzooError, UnknownNameError
+from .modules import Layer, SequenceModel, State, check_ids, check_sequence, check_step
+from .specs import check_arguments
+
+__all__ = ["Chain", "Hybrid", "compose", "load_spec"]
+
+SpecLike = Sequence[Mapping[str, Any]] | Mapping[str, Any]
+
+
+class Chain(Layer):
+    """Layers run one after another; steps thread each layer's state (a list, one per layer)."""
+
+    def __init__(self, layers: Sequence[Layer], input_size: int | None) -> None:
+        super().__init__()
+        self.steps = nn.ModuleList(layers)
+        self.input_size = input_size  # type: ignore[assignment]
+        self.output_size = layers[-1].output_size if layers else input_size  # type: ignore[assignment]
+        self.causal = all(layer.causal for layer in layers)
+        self.reduces_time = any(layer.reduces_time for layer in layers)
+        self.needs_sequence = bool(layers) and layers[0].needs_sequence
+        self.takes_ids = bool(layers) and layers[0].takes_ids
+
+    def forward(self, x: Tensor) -> Tensor:
+        for layer in self.steps:
+            x = layer(x)
+        return x
+
+    def initial_state(
+        self,
+        batch_size: int,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> list[State]:
+        return [layer.initial_state(batch_size, device=device, dtype=dtype) for layer in self.steps]
+
+    def step(self, x: Tensor, state: State = None) -> tuple[Tensor, list[State]]:
+        states = state if state is not None else [None] * len(self.steps)
+        new_states = []
+        for layer, layer_state in zip(self.steps, states, strict=True):
+            x, layer_state = layer.step(x, layer_state)
+            new_states.append(layer_state)
+        return x, new_states
+
+
+class _Builder:
+    """Builds layer specs against a registry, recording where each built layer came from."""
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+        self.built: list[tuple[str, str, Layer]] = []  # (path, layer name, layer)
+
+    def chain(
+        self, specs: Any, input_size: int | None, path: str, pooled: str | None, top: bool = False
+    ) -> Layer:
+        """Build a list of specs into a :class:`Chain`; a single spec into its layer.
+
+        Only the top-level chain's first layer may take token ids.
+        """
+        if isinstance(specs, Mapping):
+            return self.layer(specs, input_size, path, pooled, first=False)
+        if isinstance(specs, Sequence) and not isinstance(specs, str) and specs:
+            paths = [f"{path}[{i}]" for i in range(len(specs))]
+        else:
+            raise ConfigError(
+                f"expected a non-empty list of layer specs ({{layer: name, ...}}), got {specs!r}",
+                path=path,
+            )
+        layers: list[Layer] = []
+        size = input_size
+        for where, item in zip(paths, specs, strict=True):
+            layer = self.layer(item, size, where, pooled, first=top and not layers)
+            if layer.reduces_time:
+                pooled = where
+            layers.append(layer)
+            size = layer.output_size
+        return Chain(layers, input_size)
+
+    def layer(
+        self, item: Any, input_size: int | None, where: str, pooled: str | None, first: bool
+    ) -> Layer:
+        if not isinstance(item, Mapping) or "layer" not in item:
+            raise ConfigError(
+                f"a layer spec is a mapping with a 'layer' key, got {item!r}", path=where
+            )
+        name = item["layer"]
+        try:
+            record = self.registry.get("layer", name)
+        except UnknownNameError as exc:
+            raise ConfigError(str(exc), path=where, field="layer") from None
+        arguments = {**record.defaults, **{k: v for k, v in item.items() if k != "layer"}}
+        if "input_size" in item:
+            raise ConfigError(
+                "sizes flow from the previous layer; remove input_size (give the first "
+                "layer's size as compose(..., input_size=N))",
+                path=where,
+                field="input_size",
+            )
+        factory = record.load()
+        if input_size is None and not getattr(factory, "takes_ids", False):
+            raise ConfigError(
+                f"layer {name!r} needs an input size: pass compose(spec, input_size=N)",
+                path=where,
+            )
+        check_arguments(
+            factory, arguments, what=f"layer {name!r}", path=where, supplied=("input_size", "build")
+        )
+        try:
+            takes_build = "build" in inspect.signature(factory).parameters
+        except (TypeError, ValueError):
+            takes_build = False
+        if takes_build:
+
+            def build(children: Any, size: int | None, key: str = "") -> Layer:
+                return self.chain(children, size, f"{where}.{name}{key}", pooled)
+
+            arguments["build"] = build
+        try:
+            layer = factory(input_size=input_size, **arguments)
+        except ConfigError as exc:
+            if exc.path:  # raised by a nested build: already located
+                raise
+            raise ConfigError(exc.reason, path=where, field=exc.field) from None
+        except SeqzooError:
+            raise
+        except Exception as exc:  # a factory's own failure, located for the user
+            raise ConfigError(
+                f"layer {name!r} could not be built: {type(exc).__name__}: {exc}", path=where
+            ) from exc
+        if not isinstance(layer, Layer):
+            raise ConfigError(
+                f"layer {name!r} built a {type(layer).__name__}, not a seqzoo Layer", path=where
+            )
+        if layer.takes_ids and not first:
+            raise ConfigError(
+                f"layer {name!r} takes token ids, so it must come first", path=where, field="layer"
+            )
+        if layer.needs_sequence and pooled is not None:
+            raise ConfigError(
+                f"layer {name!r} needs a (batch, time, features) sequence, but the time axis "
+                f"was pooled away at {pooled}; move it before the pooling",
+                path=where,
+                field="layer",
+            )
+        self.built.append((where, name, layer))
+        return layer
+
+
+class Hybrid(SequenceModel):
+    """A model composed from layer specs (see the module docstring).
+
+    Input ``(batch, time, input_size)`` floats, or ``(batch, time)`` ids when the first layer
+    is an embedding. Output ``(batch, output_size)`` when a layer pools the time axis, else
+    ``(batch, time, output_size)``. Runs step by step when every layer is causal.
+    """
+
+    def __init__(
+        self, layers: list[dict[str, Any]], input_size: int | None = None, *, registry: Any = None
+    ) -> None:
+        super().__init__()
+        self._config = {"layers": _plain(layers, "spec"), "input_size": input_size}
+        if registry is None:
+            from .api import get_registry
+
+            registry = get_registry()
+        builder = _Builder(registry)
+        layers_spec = self._config["layers"]
+        if not isinstance(layers_spec, list):
+            raise ConfigError("layers must be a list of layer specs", path="spec")
+        self.body = builder.chain(layers_spec, input_size, "spec", None, top=True)
+        self._built = builder.built
+        self.input_size = input_size
+        self.output_size: int = self.body.output_size
+        self.reduces_time = self.body.reduces_time
+        self.input_kind = "ids" if self.body.takes_ids else "real"
+        self.causal = self.body.causal
+
+    def _check(self, x: Tensor, stepping: bool) -> None:
+        if self.input_kind == "ids":
+            check_ids(x, 1 if stepping else 2, "hybrid")
+        elif stepping:
+            check_step(x, self.input_size, "hybrid")  # type: ignore[arg-type]
+        else:
+            check_sequence(x, self.input_size, "hybrid")  # type: ignore[arg-type]
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check(x, stepping=False)
+        return self.body(x)
+
+    def initial_state(
+        self,
+        batch_size: int,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> State:
+        self._require_causal()
+        return self.body.initial_state(batch_size, device=device, dtype=dtype)
+
+    def step(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
+        """One step ``(batch, input_size)`` (or ``(batch,)`` ids) -> ``(batch, output_size)``."""
+        self._require_causal()
+        self._check(x, stepping=True)
+        return self.body.step(x, state)
+
+    def forward_stateful(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
+        """Run a chunk step by step from ``state``; output as :meth:`forward` gives it."""
+        self._require_causal()
+        self._check(x, stepping=False)
+        outputs = []
+        for t in range(x.shape[1]):
+            y, state = self.body.step(x[:, t], state)
+            outputs.append(y)
+        return (outputs[-1] if self.reduces_time else torch.stack(outputs, dim=1)), state
+
+    def _require_causal(self) -> None:
+        if self.causal:
+            return
+        blocking = [(p, n) for p, n, layer in self._built if not layer.causal]
+        # name the innermost culprits: a block is non-causal because of its children
+        innermost = [
+            (p, n) for p, n in blocking if not any(q != p and q.startswith(p) for q, _ in blocking)
+        ]
+        where = ", ".join(f"{p} ({n!r})" for p, n in innermost)
+        raise NotSteppableError(
+            f"this hybrid cannot run step by step: {where} is not causal (it reads future "
+            "time steps); use the whole-sequence forward, or replace that layer with a causal one"
+        )
+
+
+def compose(
+    spec: SpecLike | str | os.PathLike[str],
+    input_size: int | None = None,
+    *,
+    registry: Any = None,
+) -> Hybrid:
+    """Build a :class:`Hybrid` from a spec: a list of layer specs, a mapping with ``layers``
+    (and optionally ``input_size``), or the path of a YAML, TOML or JSON file holding one."""
+    if isinstance(spec, (str, os.PathLike)):
+        spec = load_spec(spec)
+    if isinstance(spec, Mapping):
+        if "layers" not in spec:
+            raise ConfigError("a spec mapping needs a 'layers' list", field="layers")
+        given = spec.get("input_size")
+        if input_size is not None and given is not None and given != input_size:
+            raise ConfigError(
+                f"the spec says input_size={given} but input_size={input_size} was passed",
+                field="input_size",
+            )
+        input_size = input_size if input_size is not None else given
+        spec = spec["layers"]
+    return Hybrid(list(spec), input_size, registry=registry)
+
+
+def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a hybrid spec from ``.yaml``/``.yml``, ``.toml`` or ``.json``.
+
+    Returns ``{"layers": [...], "input_size": N | None}``; a YAML or JSON file may hold the bare
+    list of layer specs.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"spec file {str(file)!r} does not exist")
+    text = file.read_text(encoding="utf-8")
+    suffix = file.suffix.lower()
+    try:
+        if suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        elif suffix == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
+            data = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ConfigError(
+                f"spec file {str(file)!r} must end in .yaml, .yml, .toml or .json, not {suffix!r}"
+            )
+    except ConfigError:
+        raise
+    except Exception as exc:  # the parser's own message says where
+        raise ConfigError(f"cannot parse spec file {str(file)!r}: {exc}") from None
+    if isinstance(data, list):
+        data = {"layers": data}
+    if not isinstance(data, Mapping) or "layers" not in data:
+        raise ConfigError(
+            f"spec file {str(file)!r} must hold a list of layer specs or a mapping with "
+            "'layers' (and optionally 'input_size')"
+        )
+    return {"layers": data["layers"], "input_size": data.get("input_size")}
+
+
+def _plain(value: Any, path: str) -> Any:
+    """A deep copy of a spec as plain JSON values (so the config round-trips through JSON)."""
+    try:
+        return json.loads(json.dumps(copy.deepcopy(value)))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"a spec holds plain JSON values only: {exc}", path=path) from None

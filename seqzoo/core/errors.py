@@ -1,0 +1,78 @@
+"""One exception hierarchy: every error seqzoo raises on bad input is a :class:`SeqzooError`.
+
+Messages name the problem and what would fix it; the CLI prints them as one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "ConfigError",
+    "DuplicateNameError",
+    "NotSteppableError",
+    "PluginError",
+    "SeqzooError",
+    "ShapeError",
+    "UnknownNameError",
+    "WeightsError",
+]
+
+
+class SeqzooError(Exception):
+    """Base class of every error seqzoo raises on purpose."""
+
+
+class UnknownNameError(SeqzooError, KeyError):
+    """A name that no plugin registered; the message suggests the closest registered names."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.known = sorted(known)
+        self.suggestions = difflib.get_close_matches(name, self.known, n=3, cutoff=0.5)
+        message = f"unknown {kind} {name!r}"
+        if self.suggestions:
+            message += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        elif self.known:
+            message += f"; run `seqzoo list {kind}s` to see the {len(self.known)} registered"
+        else:
+            message += f"; no {kind}s are registered (check `seqzoo plugins`)"
+        super().__init__(message)
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+
+class ConfigError(SeqzooError, ValueError):
+    """A bad configuration value; ``path`` locates it (e.g. ``spec[2].parallel[1]``)."""
+
+    def __init__(self, message: str, *, path: str | None = None, field: str | None = None) -> None:
+        self.reason = message
+        self.path = path
+        self.field = field
+        where = path or ""
+        if field:
+            where = f"{where}.{field}" if where else field
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ShapeError(SeqzooError, ValueError):
+    """An input whose shape or dtype is not what a module expects."""
+
+
+class NotSteppableError(SeqzooError, RuntimeError):
+    """Step-by-step inference asked of a module that cannot run causally one step at a time."""
+
+
+class PluginError(SeqzooError):
+    """A plugin that failed to import, to register, or that targets another hook API version."""
+
+
+class DuplicateNameError(PluginError):
+    """Two plugins registered the same name of the same kind without one overriding."""
+
+
+class WeightsError(SeqzooError):
+    """Weights that are missing, corrupt, of the wrong format, or do not fit the model."""

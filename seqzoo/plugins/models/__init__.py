@@ -1,0 +1,91 @@
+"""The built-in models plugin: registers each architecture by its ``"module:Class"`` path.
+
+Nothing here imports torch; a model's module is imported when it is first created, so
+``seqzoo list`` stays fast. ``defaults`` repeat each constructor's keyword defaults (the three
+recurrent names share one class and differ in ``cell``).
+"""
+
+from __future__ import annotations
+
+from seqzoo.core.hookspecs import Register, hookimpl
+
+SEQZOO_HOOK_API = 1
+
+_PACKAGE = "seqzoo.plugins.models"
+
+
+@hookimpl
+def register_models(register: Register) -> None:
+    """Register the built-in architectures."""
+    register(
+        "linear",
+        f"{_PACKAGE}.linear:LinearModel",
+        description="Linear map over the last `window` steps (linear / autoregressive baseline)",
+        defaults={"output_size": 1, "window": 1, "output": "last"},
+        input_kind="real",
+        tags=["baseline", "linear", "causal"],
+    )
+    for cell, description in (
+        ("rnn", "Elman RNN (tanh) with a linear head"),
+        ("gru", "GRU with a linear head"),
+        ("lstm", "LSTM with a linear head"),
+    ):
+        register(
+            cell,
+            f"{_PACKAGE}.recurrent:RecurrentModel",
+            description=description,
+            defaults={
+                "output_size": 1,
+                "cell": cell,
+                "hidden_size": 64,
+                "num_layers": 1,
+                "bidirectional": False,
+                "dropout": 0.0,
+                "output": "last",
+            },
+            input_kind="real",
+            tags=["recurrent", cell],
+        )
+    register(
+        "embedding-lstm",
+        f"{_PACKAGE}.embedding_lstm:EmbeddingLSTM",
+        description="Embedding + LSTM over token ids (language model, or classifier)",
+        defaults={
+            "output_size": None,
+            "embedding_dim": 64,
+            "hidden_size": 128,
+            "num_layers": 1,
+            "dropout": 0.0,
+            "output": "sequence",
+            "padding_idx": 0,
+        },
+        input_kind="ids",
+        tags=["recurrent", "lstm", "embedding", "language-model", "text"],
+    )
+    register(
+        "conv-recurrent",
+        f"{_PACKAGE}.conv_recurrent:ConvRecurrent",
+        description="Conv blocks with a recurrent stack: CNN-LSTM (serial) or LSTM-FCN (parallel)",
+        defaults={
+            "output_size": 1,
+            "channels": [32],
+            "kernel_sizes": [3],
+            "cell": "lstm",
+            "hidden_size": 64,
+            "num_layers": 1,
+            "causal": True,
+            "style": "serial",
+            "output": "last",
+            "dropout": 0.0,
+        },
+        input_kind="real",
+        tags=["convolutional", "recurrent", "hybrid"],
+    )
+    register(
+        "hybrid",
+        "seqzoo.core.compose:Hybrid",
+        description="A hybrid composed from registered layers (see seqzoo.compose)",
+        defaults={},
+        # no input_kind: it depends on the first layer (an embedding takes ids)
+        tags=["composed"],
+    )

@@ -1,0 +1,1 @@
+"""Pretrained models: the catalogue, Hub I/O and the bundled weights."""
