@@ -269,7 +269,7 @@ def test_spec_file_errors_are_clear(tmp_path: Path) -> None:
         load_spec(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("layers: [ {layer: lstm\n")
-    with pytest.raises(ConfigError, match="cannot parse spec file"):
+    with pytest.raises(ConfigError, match="cannot parse"):
         load_spec(bad)
     wrong = tmp_path / "spec.txt"
     wrong.write_text("[]")

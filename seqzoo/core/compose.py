@@ -292,29 +292,7 @@ def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"spec file {str(file)!r} does not exist")
-    text = file.read_text(encoding="utf-8")
-    suffix = file.suffix.lower()
-    try:
-        if suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        elif suffix == ".toml":
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib
-            data = tomllib.loads(text)
-        elif suffix == ".json":
-            data = json.loads(text)
-        else:
-            raise ConfigError(
-                f"spec file {str(file)!r} must end in .yaml, .yml, .toml or .json, not {suffix!r}"
-            )
-    except ConfigError:
-        raise
-    except Exception as exc:  # the parser's own message says where
-        raise ConfigError(f"cannot parse spec file {str(file)!r}: {exc}") from None
+    data = read_structured_file(file)
     if isinstance(data, list):
         data = {"layers": data}
     if not isinstance(data, Mapping) or "layers" not in data:
@@ -323,6 +301,32 @@ def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
             "'layers' (and optionally 'input_size')"
         )
     return {"layers": data["layers"], "input_size": data.get("input_size")}
+
+
+def read_structured_file(file: Path) -> Any:
+    """Parse a ``.yaml``/``.yml``, ``.toml`` or ``.json`` file; a clear error otherwise."""
+    if not file.is_file():
+        raise ConfigError(f"file {str(file)!r} does not exist")
+    text = file.read_text(encoding="utf-8")
+    suffix = file.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".toml", ".json"):
+        raise ConfigError(
+            f"file {str(file)!r} must end in .yaml, .yml, .toml or .json, not {suffix!r}"
+        )
+    try:
+        if suffix == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
+            return tomllib.loads(text)
+        if suffix == ".json":
+            return json.loads(text)
+        import yaml
+
+        return yaml.safe_load(text)
+    except Exception as exc:  # the parser's own message says where
+        raise ConfigError(f"cannot parse {str(file)!r}: {exc}") from None
 
 
 def _plain(value: Any, path: str) -> Any:

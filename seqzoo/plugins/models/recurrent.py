@@ -65,7 +65,7 @@ class RecurrentModel(SequenceModel):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(batch, time, input_size)`` -> ``(batch, output_size)`` or ``(batch, time, out)``."""
-        check_sequence(x, self.input_size, type(self).__name__)
+        check_sequence(x, self.input_size, self._config["cell"])
         outputs, state = self.core(x)
         # the final state, not outputs[:, -1]: a backward direction ends at t=0
         features = self.core.summary(state) if self.output == "last" else outputs
@@ -82,7 +82,7 @@ class RecurrentModel(SequenceModel):
     def forward_stateful(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
         """Run a chunk ``(batch, time, input_size)`` from ``state``; return output and state."""
         self._require_causal()
-        check_sequence(x, self.input_size, type(self).__name__)
+        check_sequence(x, self.input_size, self._config["cell"])
         outputs, state = self.core(x, state)
         features = outputs[:, -1] if self.output == "last" else outputs
         return self.head(self.dropout(features)), state
@@ -99,6 +99,6 @@ class RecurrentModel(SequenceModel):
     def step(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
         """One step ``(batch, input_size) -> (batch, output_size)``."""
         self._require_causal()
-        check_step(x, self.input_size, type(self).__name__)
+        check_step(x, self.input_size, self._config["cell"])
         output, state = self.core.step(x, state)
         return self.head(self.dropout(output)), state

@@ -1,0 +1,223 @@
+"""The train / evaluate / predict workflow over registry names, configs and run directories.
+
+``train(model="lstm", dataset="sunspots", optimizer={"name": "adam", "lr": 3e-3}, epochs=20)``
+resolves each part through the registry, fits, and returns a :class:`Run`. A run directory
+holds ``run.json`` (every part's name and config, so a run can be rebuilt and resumed),
+checkpoints, ``metrics.csv``, ``history.json`` and ``loss.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["Run", "load_run", "load_run_file", "resolve_part", "train"]
+
+RUN_FILE = "run.json"
+Part = str | Mapping[str, Any] | None
+
+
+def resolve_part(part: Part, what: str) -> tuple[str, dict[str, Any]] | None:
+    """``"adam"`` or ``{"name": "adam", "lr": 0.01}`` -> ``("adam", {"lr": 0.01})``."""
+    if part is None:
+        return None
+    if isinstance(part, str):
+        return part, {}
+    if isinstance(part, Mapping):
+        if "layers" in part and what == "model":
+            return "hybrid", {k: v for k, v in part.items() if k != "name"}
+        if "name" not in part:
+            raise ConfigError(f"a {what} mapping needs a 'name' key, got {dict(part)!r}", field=what)
+        return str(part["name"]), {k: v for k, v in part.items() if k != "name"}
+    if isinstance(part, list) and what == "model":
+        return "hybrid", {"layers": part}
+    raise ConfigError(
+        f"{what} must be a registered name or a mapping with 'name', got {part!r}", field=what
+    )
+
+
+@dataclass
+class Run:
+    """A finished (or resumed) training run: what was trained, how it went, where it lives."""
+
+    model: Any
+    data: Any
+    history: Any
+    spec: dict[str, Any]
+    directory: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best(self) -> dict[str, Any]:
+        """The best epoch's row of the history (by validation loss)."""
+        best = getattr(self.history, "best", None)
+        return dict(best) if best else {}
+
+
+def _registry(registry: Any) -> Any:
+    if registry is not None:
+        return registry
+    from .api import get_registry
+
+    return get_registry()
+
+
+def build_parts(spec: Mapping[str, Any], registry: Any = None) -> tuple[Any, Any]:
+    """Build ``(model, data)`` from a run spec: the dataset first, so the model's sizes come
+    from the data (``input_size``, ``output_size``, ``output``) unless the spec sets them."""
+    registry = _registry(registry)
+    data_name, data_config = resolve_part(spec["dataset"], "dataset")  # type: ignore[misc]
+    data = registry.create("dataset", data_name, **data_config)
+    model_name, model_config = resolve_part(spec["model"], "model")  # type: ignore[misc]
+    if model_name == "hybrid":
+        config = {"input_size": data.input_size, **model_config}
+    else:
+        record = registry.get("model", model_name)
+        accepted = set(record.defaults) | {"input_size", "vocab_size"}
+        suggested = {k: v for k, v in data.model_config().items() if k in accepted}
+        config = {**suggested, **model_config}
+    model = registry.create("model", model_name, **config)
+    return model, data
+
+
+def train(
+    model: Part | list[Any] = "lstm",
+    dataset: Part = "sine",
+    optimizer: Part = "adam",
+    trainer: Part = "supervised",
+    *,
+    schedule: Part = None,
+    run_dir: str | os.PathLike[str] | None = None,
+    resume: str | os.PathLike[str] | None = None,
+    registry: Any = None,
+    **options: Any,
+) -> Run:
+    """Train ``model`` on ``dataset``; each part is a registry name or ``{"name": ..., **config}``
+    (a model may also be a composed spec: ``{"layers": [...]}`` or a list of layer specs).
+
+    ``options`` go to the trainer (``epochs``, ``batch_size``, ``clip``, ``patience``,
+    ``seed``, ``quiet``). ``resume=RUN_DIR`` continues a run from its last checkpoint.
+    """
+    registry = _registry(registry)
+    if resume is not None:
+        directory = Path(resume)
+        spec = read_run_spec(directory)
+        spec["trainer"] = {**spec["trainer"], **options}
+    else:
+        trainer_name, trainer_config = resolve_part(trainer, "trainer")  # type: ignore[misc]
+        spec = {
+            "model": _as_mapping(resolve_part(model, "model")),  # type: ignore[arg-type]
+            "dataset": _as_mapping(resolve_part(dataset, "dataset")),
+            "optimizer": _as_mapping(resolve_part(optimizer, "optimizer")),
+            "schedule": _as_mapping(resolve_part(schedule, "schedule")),
+            "trainer": {"name": trainer_name, **trainer_config, **options},
+        }
+        directory = Path(run_dir) if run_dir is not None else None
+
+    net, data = build_parts(spec, registry)
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+        from seqzoo import __version__
+
+        write_json_atomic(directory / RUN_FILE, {**spec, "seqzoo_version": __version__})
+
+    optimizer_name, optimizer_config = resolve_part(spec["optimizer"], "optimizer")  # type: ignore[misc]
+    torch_optimizer = registry.create(
+        "optimizer", optimizer_name, params=net.parameters(), **optimizer_config
+    )
+    torch_schedule = None
+    if spec.get("schedule"):
+        schedule_name, schedule_config = resolve_part(spec["schedule"], "schedule")  # type: ignore[misc]
+        torch_schedule = registry.create(
+            "schedule", schedule_name, optimizer=torch_optimizer, **schedule_config
+        )
+    trainer_name, trainer_config = resolve_part(spec["trainer"], "trainer")  # type: ignore[misc]
+    fitter = registry.create(
+        "trainer",
+        trainer_name,
+        run_dir=str(directory) if directory is not None else None,
+        **trainer_config,
+    )
+    history = fitter.fit(
+        net,
+        data,
+        torch_optimizer,
+        schedule=torch_schedule,
+        resume=str(directory) if resume is not None else None,
+    )
+    return Run(model=net, data=data, history=history, spec=spec, directory=directory)
+
+
+def _as_mapping(resolved: tuple[str, dict[str, Any]] | None) -> dict[str, Any] | None:
+    if resolved is None:
+        return None
+    name, config = resolved
+    return {"name": name, **config}
+
+
+def read_run_spec(directory: Path) -> dict[str, Any]:
+    """The ``run.json`` of a run directory, with a clear error when it is not one."""
+    path = Path(directory) / RUN_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"{str(directory)!r} is not a run directory: it has no {RUN_FILE} "
+            "(make one with `seqzoo train ... --run-dir DIR`)"
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+
+
+def load_run(directory: str | os.PathLike[str], checkpoint: str = "best", registry: Any = None) -> Run:
+    """Rebuild a run's model and data and load the weights of ``checkpoints/<checkpoint>``."""
+    from .training import load_checkpoint
+
+    directory = Path(directory)
+    spec = read_run_spec(directory)
+    model, data = build_parts(spec, _registry(registry))
+    target = directory / "checkpoints" / checkpoint
+    if not target.exists() and checkpoint == "best":
+        target = directory / "checkpoints" / "last"
+    load_checkpoint(target, model)
+    model.eval()
+    return Run(model=model, data=data, history=None, spec=spec, directory=directory)
+
+
+def load_run_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a run file (YAML, TOML or JSON) into the keyword arguments of :func:`train`."""
+    from .compose import read_structured_file
+
+    data = read_structured_file(Path(path))
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"run file {str(path)!r} must hold a mapping (model, dataset, ...)")
+    known = {"model", "dataset", "optimizer", "trainer", "schedule", "run_dir"}
+    unknown = sorted(set(data) - known - {"options"})
+    if unknown:
+        raise ConfigError(
+            f"run file {str(path)!r} has unknown keys {unknown}; known keys: {sorted(known)}"
+        )
+    arguments = {k: v for k, v in data.items() if k in known}
+    arguments.update(data.get("options") or {})
+    return arguments
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    """Write JSON through a temporary file and a rename: never a half-written file."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            json.dump(value, file, indent=2)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
