@@ -19,7 +19,7 @@ are cut by indexing whole tensors (:meth:`Split.batches`), never by per-sample P
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .errors import ConfigError
+from .errors import ConfigError, ShapeError
 
 __all__ = [
     "TASKS",
@@ -35,7 +35,11 @@ __all__ = [
     "SequenceData",
     "Split",
     "chronological_split",
+    "forecast_data",
+    "random_split",
+    "require_int",
     "sliding_windows",
+    "tabular_data",
 ]
 
 TASKS = ("forecast", "regression", "classification", "language-model")
@@ -61,6 +65,7 @@ class Split:
         drop_last: bool = False,
     ) -> Iterator[tuple[Tensor, Tensor, Tensor | None]]:
         """Yield ``(inputs, targets, lengths)`` batches cut by indexing whole tensors."""
+        require_int(batch_size, "batch_size")
         n = len(self)
         order = torch.randperm(n, generator=generator) if shuffle else None
         stop = n - n % batch_size if drop_last else n
@@ -206,6 +211,14 @@ def sliding_windows(series: Tensor, window: int, horizon: int = 1, step: int = 1
     and ``[:, window:]`` for targets. Raises :class:`ConfigError` when the series is shorter
     than one window.
     """
+    require_int(window, "window")
+    require_int(horizon, "horizon", minimum=0)
+    require_int(step, "step")
+    if series.dim() != 2:
+        raise ShapeError(
+            f"sliding_windows takes a (time, columns) series, got shape {tuple(series.shape)}; "
+            "use series.unsqueeze(-1) for one column"
+        )
     span = window + horizon
     if series.shape[0] < span:
         raise ConfigError(
@@ -232,4 +245,215 @@ def chronological_split(
         slice(0, n_train),
         slice(n_train, n_train + n_validation),
         slice(n_train + n_validation, length),
+    )
+
+
+def require_int(value: Any, name: str, minimum: int = 1) -> int:
+    """``value`` if it is an int (not a bool) of at least ``minimum``, else :class:`ConfigError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(f"must be an integer >= {minimum}, got {value!r}", field=name)
+    return int(value)
+
+
+def random_split(
+    length: int, validation: float = 0.15, test: float = 0.15, seed: int = 0
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Seeded shuffled train / validation / test index tensors (int64), sized as
+    :func:`chronological_split` sizes them; for samples with no order in time."""
+    train, validation_range, test_range = chronological_split(length, validation, test)
+    order = torch.randperm(length, generator=torch.Generator().manual_seed(int(seed)))
+    return order[train], order[validation_range], order[test_range]
+
+
+def _fit_scaler(rows: np.ndarray) -> Any:
+    from sklearn.preprocessing import StandardScaler
+
+    return StandardScaler().fit(rows)
+
+
+def _column_scaler(scaler: Any, columns: slice) -> Any:
+    """A StandardScaler holding ``scaler``'s statistics of ``columns`` (exactly equal values)."""
+    from sklearn.preprocessing import StandardScaler
+
+    part = StandardScaler()
+    part.mean_ = scaler.mean_[columns].copy()
+    part.var_ = scaler.var_[columns].copy()
+    part.scale_ = scaler.scale_[columns].copy()
+    part.n_features_in_ = len(part.mean_)
+    part.n_samples_seen_ = scaler.n_samples_seen_
+    return part
+
+
+def _first_non_finite(values: np.ndarray, columns: Sequence[str], source: str) -> None:
+    """ConfigError naming the column and (0-based) row of the first NaN or infinity."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        raise ConfigError(
+            f"{source}: column {columns[column]!r} holds {values[row, column]} at row {row} "
+            "(0-based); fill or interpolate missing values first",
+            field=columns[column],
+        )
+
+
+def forecast_data(
+    name: str,
+    series: np.ndarray,
+    *,
+    window: int,
+    horizon: int = 1,
+    targets: int = 1,
+    columns: Sequence[str] | None = None,
+    validation: float = 0.15,
+    test: float = 0.15,
+    season: int | None = None,
+    units: str | None = None,
+    description: str = "",
+    metadata: Mapping[str, Any] | None = None,
+    source: str | None = None,
+) -> SequenceData:
+    """A forecasting dataset from a raw ``(time, columns)`` series whose last ``targets``
+    columns are the targets (every column is an input).
+
+    The time axis is split chronologically first, a StandardScaler is fit on the training
+    range only, and each range is windowed on its own with :func:`sliding_windows`, so no
+    window crosses a split boundary. Inputs ``(N, window, columns)`` float32 are views of one
+    scaled copy of the series; targets ``(N, horizon * targets)`` hold, step by step, the next
+    ``horizon`` rows of the target columns (the layout ``unscale_targets`` expects). A split
+    whose fraction is 0 is empty; one shorter than ``window + horizon`` steps is a
+    :class:`ConfigError`. ``metadata["split"]`` gives each split's ``[start, stop)`` rows of
+    ``series``.
+    """
+    window = require_int(window, "window")
+    horizon = require_int(horizon, "horizon")
+    source = source or name
+    raw = np.asarray(series, dtype=np.float64)
+    if raw.ndim == 1:
+        raw = raw[:, None]
+    if raw.ndim != 2:
+        raise ShapeError(f"{source}: a series is (time, columns), got shape {raw.shape}")
+    count = raw.shape[1]
+    names = list(columns) if columns is not None else [f"x{i}" for i in range(count)]
+    if len(names) != count:
+        raise ConfigError(f"{source}: {len(names)} column names for {count} columns")
+    targets = require_int(targets, "targets")
+    if targets > count:
+        raise ConfigError(f"{source}: {targets} target columns but only {count} columns")
+    _first_non_finite(raw, names, source)
+
+    parts = chronological_split(len(raw), validation, test)
+    ranges = dict(zip(("train", "validation", "test"), parts, strict=True))
+    span = window + horizon
+    for part, rows in ranges.items():
+        size = rows.stop - rows.start
+        if (size > 0 or part == "train") and size < span:
+            raise ConfigError(
+                f"{source}: the {part} part has {size} of {len(raw)} time steps, fewer than one "
+                f"window {window} + horizon {horizon} = {span}; use a smaller window or "
+                f"horizon, a larger {part} fraction, or a longer series",
+                field="window",
+            )
+
+    input_scaler = _fit_scaler(raw[ranges["train"]])
+    target_scaler = _column_scaler(input_scaler, slice(count - targets, count))
+    # one scaled float32 copy; every split's inputs are zero-copy windows into it
+    scaled = torch.from_numpy(input_scaler.transform(raw).astype(np.float32))
+
+    def split(rows: slice) -> Split:
+        if rows.stop == rows.start:
+            return Split(
+                scaled.new_empty((0, window, count)), scaled.new_empty((0, horizon * targets))
+            )
+        windows = sliding_windows(scaled[rows], window, horizon)
+        future = windows[:, window:, count - targets :]
+        return Split(windows[:, :window], future.reshape(len(windows), horizon * targets))
+
+    return SequenceData(
+        name=name,
+        task="forecast",
+        train=split(ranges["train"]),
+        validation=split(ranges["validation"]),
+        test=split(ranges["test"]),
+        input_size=count,
+        output_size=horizon * targets,
+        preprocessing=Preprocessing(
+            input_scaler=input_scaler,
+            target_scaler=target_scaler,
+            window=window,
+            horizon=horizon,
+            feature_names=names,
+            target_names=names[count - targets :],
+        ),
+        units=units,
+        season=season,
+        series=raw,
+        description=description,
+        metadata={
+            **(metadata or {}),
+            "split": {part: [rows.start, rows.stop] for part, rows in ranges.items()},
+        },
+    )
+
+
+def tabular_data(
+    name: str,
+    features: np.ndarray,
+    targets: np.ndarray,
+    *,
+    scale: bool = True,
+    seed: int = 0,
+    validation: float = 0.15,
+    test: float = 0.15,
+    feature_names: Sequence[str] | None = None,
+    target_names: Sequence[str] | None = None,
+    units: str | None = None,
+    description: str = "",
+    metadata: Mapping[str, Any] | None = None,
+) -> SequenceData:
+    """A regression dataset from rows: ``features`` ``(N, F)`` and ``targets`` ``(N,)`` or
+    ``(N, T)``, split at random (seeded); each row becomes a length-1 sequence.
+
+    Inputs ``(N, 1, F)`` and targets ``(N, T)`` float32; with ``scale`` both are standardized
+    by scalers fit on the training rows only (``scale=False`` leaves raw units, no scalers).
+    """
+    x = np.asarray(features, dtype=np.float64)
+    y = np.asarray(targets, dtype=np.float64)
+    y = y[:, None] if y.ndim == 1 else y
+    if x.ndim != 2 or y.ndim != 2 or len(x) != len(y):
+        raise ShapeError(f"{name}: features (N, F) and targets (N, T), got {x.shape} and {y.shape}")
+    fnames = (
+        list(feature_names) if feature_names is not None else [f"x{i}" for i in range(x.shape[1])]
+    )
+    tnames = (
+        list(target_names) if target_names is not None else [f"y{i}" for i in range(y.shape[1])]
+    )
+    _first_non_finite(x, fnames, name)
+    _first_non_finite(y, tnames, name)
+    train, validation_index, test_index = random_split(len(x), validation, test, seed)
+    if len(train) == 0:
+        raise ConfigError(f"{name}: no training rows out of {len(x)}; use more samples")
+    input_scaler = target_scaler = None
+    if scale:
+        input_scaler = _fit_scaler(x[train.numpy()])
+        target_scaler = _fit_scaler(y[train.numpy()])
+        x, y = input_scaler.transform(x), target_scaler.transform(y)
+    inputs = torch.from_numpy(x.astype(np.float32)).unsqueeze(1)
+    outputs = torch.from_numpy(y.astype(np.float32))
+    return SequenceData(
+        name=name,
+        task="regression",
+        train=Split(inputs[train], outputs[train]),
+        validation=Split(inputs[validation_index], outputs[validation_index]),
+        test=Split(inputs[test_index], outputs[test_index]),
+        input_size=x.shape[1],
+        output_size=y.shape[1],
+        preprocessing=Preprocessing(
+            input_scaler=input_scaler,
+            target_scaler=target_scaler,
+            feature_names=fnames,
+            target_names=tnames,
+        ),
+        units=units,
+        description=description,
+        metadata=dict(metadata or {}),
     )

@@ -1,14 +1,256 @@
-"""The built-in workflow commands, added through ``register_commands`` like any plugin's."""
+"""The built-in workflow commands, added through ``register_commands`` like any plugin's:
+``train``, ``evaluate``, ``predict`` and ``generate``.
+
+Heavy imports (torch, the trainers) happen inside each command, so ``seqzoo --help`` stays light.
+"""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
+import click
+
+from seqzoo.core.errors import ConfigError
 from seqzoo.core.hookspecs import hookimpl
 
 SEQZOO_HOOK_API = 1
 
 
+def _pairs(values: tuple[str, ...], option: str) -> dict[str, Any]:
+    """``("hidden_size=32", "output=sequence")`` -> ``{"hidden_size": 32, "output": "sequence"}``
+    (values parsed as YAML scalars, lists or mappings)."""
+    import yaml
+
+    parsed: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{option} takes KEY=VALUE, got {item!r}", field=option)
+        try:
+            parsed[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            parsed[key.strip()] = raw
+    return parsed
+
+
+def _merge(part: Any, extra: dict[str, Any]) -> Any:
+    if not extra:
+        return part
+    if isinstance(part, str):
+        return {"name": part, **extra}
+    return {**part, **extra}
+
+
+@click.command()
+@click.option("--config", "config_file", type=click.Path(), help="A YAML/TOML/JSON run file.")
+@click.option("--model", help="A registered model name (default lstm).")
+@click.option("-M", "--model-arg", multiple=True, help="Model config KEY=VALUE (repeatable).")
+@click.option("--dataset", help="A registered dataset name (default sine).")
+@click.option("-D", "--dataset-arg", multiple=True, help="Dataset option KEY=VALUE.")
+@click.option("--optimizer", help="A registered optimizer (default adam).")
+@click.option("--lr", type=float, help="Learning rate.")
+@click.option("--schedule", help="A learning-rate schedule (step, cosine, plateau, ...).")
+@click.option("-S", "--schedule-arg", multiple=True, help="Schedule option KEY=VALUE.")
+@click.option("--trainer", help="A registered trainer (default supervised).")
+@click.option("-T", "--trainer-arg", multiple=True, help="Trainer option KEY=VALUE.")
+@click.option("--epochs", type=int, help="Epochs to train.")
+@click.option("--batch-size", type=int, help="Samples per batch.")
+@click.option("--clip", type=float, help="Clip gradients to this global norm.")
+@click.option("--patience", type=int, help="Stop after this many epochs without improvement.")
+@click.option("--seed", type=int, help="Seed for repeatable runs.")
+@click.option("--run-dir", type=click.Path(), help="Where to write the run (default runs/...).")
+@click.option("--resume", type=click.Path(), help="Continue the run in this directory.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train(**flags: Any) -> None:
+    """Train a model on a dataset; writes a run directory with checkpoints and metrics."""
+    from seqzoo.core.workflow import load_run_file
+    from seqzoo.core.workflow import train as run_training
+
+    arguments: dict[str, Any] = {}
+    if flags["config_file"]:
+        arguments = load_run_file(flags["config_file"])
+    for key in ("model", "dataset", "optimizer", "schedule", "trainer"):
+        if flags[key]:
+            arguments[key] = flags[key]
+    arguments.setdefault("model", "lstm")
+    arguments.setdefault("dataset", "sine")
+    arguments.setdefault("optimizer", "adam")
+    arguments["model"] = _merge(arguments["model"], _pairs(flags["model_arg"], "--model-arg"))
+    arguments["dataset"] = _merge(arguments["dataset"], _pairs(flags["dataset_arg"], "-D"))
+    if flags["lr"] is not None:
+        arguments["optimizer"] = _merge(arguments["optimizer"], {"lr": flags["lr"]})
+    if flags["schedule_arg"]:
+        if not arguments.get("schedule"):
+            raise ConfigError("--schedule-arg needs --schedule", field="schedule")
+        arguments["schedule"] = _merge(arguments["schedule"], _pairs(flags["schedule_arg"], "-S"))
+    options = _pairs(flags["trainer_arg"], "--trainer-arg")
+    for key in ("epochs", "batch_size", "clip", "patience", "seed"):
+        if flags[key] is not None:
+            options[key] = flags[key]
+    if flags["quiet"]:
+        options["quiet"] = True
+    if flags["resume"]:
+        run = run_training(resume=flags["resume"], **options)
+    else:
+        arguments.update(options)
+        if flags["run_dir"]:
+            arguments["run_dir"] = flags["run_dir"]
+        if not arguments.get("run_dir"):
+            model_name = _name_of(arguments["model"])
+            data_name = _name_of(arguments["dataset"])
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            arguments["run_dir"] = str(Path("runs") / f"{model_name}-{data_name}-{stamp}")
+        run = run_training(**arguments)
+    best = run.best
+    summary = ", ".join(f"{k}={v:.4g}" for k, v in best.items() if isinstance(v, float))
+    click.echo(f"run: {run.directory}")
+    if summary:
+        click.echo(f"best epoch {best.get('epoch')}: {summary}")
+
+
+def _name_of(part: Any) -> str:
+    if isinstance(part, str):
+        return part
+    if isinstance(part, dict):
+        return str(part.get("name") or ("hybrid" if "layers" in part else "model"))
+    return "hybrid"
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--split", type=click.Choice(["train", "validation", "test"]), default="test")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def evaluate(run_dir: str, split: str, as_json: bool) -> None:
+    """Evaluate a run's best model on a split, beside naive baselines."""
+    import json
+
+    from seqzoo.core.metrics import evaluate as evaluate_model
+    from seqzoo.core.metrics import format_report
+    from seqzoo.core.workflow import load_run
+
+    run = load_run(run_dir)
+    result = evaluate_model(run.model, run.data, split=split)
+    click.echo(json.dumps(result, indent=2) if as_json else format_report(result))
+
+
+@click.command()
+@click.argument("target")
+@click.option("--steps", type=int, default=10, show_default=True, help="Steps to forecast.")
+@click.option("--input", "input_csv", type=click.Path(), help="Forecast past this CSV's end.")
+@click.option("--output", type=click.Path(), help="CSV to write (default: print).")
+@click.option("--plot", type=click.Path(), help="Also draw history and forecast to this PNG.")
+def predict(
+    target: str, steps: int, input_csv: str | None, output: str | None, plot: str | None
+) -> None:
+    """Forecast STEPS values past the end of the data (or of --input) with a run's model."""
+    from seqzoo.core.predict import forecast
+    from seqzoo.core.workflow import load_run
+
+    run = load_run(target)
+    preprocessing = run.data.preprocessing
+    if input_csv:
+        history = _read_history(input_csv, preprocessing.feature_names)
+    else:
+        if run.data.series is None:
+            raise ConfigError(f"dataset of {target!r} is not a series; pass --input CSV")
+        history = run.data.series
+    values = forecast(run.model, preprocessing, history, steps)
+    names = preprocessing.target_names or ["value"]
+    lines = ["step," + ",".join(names)]
+    lines += [f"{i + 1}," + ",".join(f"{v:.6g}" for v in row) for i, row in enumerate(values)]
+    text = "\n".join(lines) + "\n"
+    if output:
+        _write_text_atomic(Path(output), text)
+        click.echo(f"wrote {steps} forecast steps to {output}")
+    else:
+        click.echo(text, nl=False)
+    if plot:
+        _plot_forecast(history, values, names, Path(plot))
+        click.echo(f"wrote {plot}")
+
+
+@click.command()
+@click.argument("target")
+@click.option("--prompt", required=True, help="Text to continue.")
+@click.option("--length", type=int, default=200, show_default=True, help="Tokens to generate.")
+@click.option("--temperature", type=float, default=0.8, show_default=True)
+@click.option("--seed", type=int, help="Seed for repeatable sampling.")
+def generate(target: str, prompt: str, length: int, temperature: float, seed: int | None) -> None:
+    """Continue PROMPT with a language model."""
+    from seqzoo.core.predict import generate_text
+    from seqzoo.core.workflow import load_run
+
+    run = load_run(target)
+    tokenizer = run.data.preprocessing.tokenizer
+    if tokenizer is None:
+        raise ConfigError(f"{target!r} is not a language model (it has no tokenizer)")
+    text = generate_text(run.model, tokenizer, prompt, length, temperature=temperature, seed=seed)
+    click.echo(text)
+
+
+def _read_history(path: str, columns: list[str]) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"input file {path!r} does not exist")
+    try:
+        frame = pd.read_csv(file)
+    except Exception as exc:
+        raise ConfigError(f"cannot read {path!r} as CSV: {exc}") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ConfigError(
+            f"{path!r} lacks the column(s) {missing} the model was trained on; it has "
+            f"{list(frame.columns)}"
+        )
+    values = frame[columns].apply(pd.to_numeric, errors="coerce")
+    bad = values.isna().any(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ConfigError(f"{path!r} row {row + 2}: a non-numeric or missing value in {columns}")
+    return values.to_numpy(dtype=float)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        file.write(text)
+    os.replace(temporary, path)
+
+
+def _plot_forecast(history: Any, values: Any, names: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    history = np.asarray(history)
+    tail = history[-min(len(history), 200) :, -len(names) :]
+    start = len(history) - len(tail)
+    figure, axes = plt.subplots(figsize=(8, 3.5))
+    for i, name in enumerate(names):
+        axes.plot(range(start, len(history)), tail[:, i], label=f"{name} (history)")
+        future = range(len(history) - 1, len(history) + len(values))
+        axes.plot(future, np.r_[tail[-1, i], values[:, i]], "--", label=f"{name} (forecast)")
+    axes.set_xlabel("time step")
+    axes.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 @hookimpl
 def register_commands(cli: Any) -> None:
     """Add ``train``, ``evaluate``, ``predict`` and ``generate`` to the ``seqzoo`` command."""
+    for command in (train, evaluate, predict, generate):
+        cli.add_command(command)
