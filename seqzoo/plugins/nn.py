@@ -141,6 +141,19 @@ class CausalConv1d(nn.Module):
             x = F.pad(x, (self.receptive, 0))
         return self.conv(x).transpose(1, 2)
 
+    def forward_stateful(self, x: Tensor, buffer: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Run a chunk ``(batch, time, in)`` from the rolling ``buffer`` (``None``: zeros, the
+        start of a sequence); return ``((batch, time, out), next buffer)``, so consecutive
+        chunks give the same outputs as one whole-sequence call."""
+        if not self.causal:
+            raise NotSteppableError("a non-causal convolution cannot carry state across chunks")
+        if buffer is None:
+            buffer = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
+        window = torch.cat([buffer, x.transpose(1, 2)], dim=-1)  # (batch, in, receptive + time)
+        y = self.conv(window)  # no padding: the buffer stands in for it
+        # slice from an explicit start: window[..., -0:] would keep everything when receptive is 0
+        return y.transpose(1, 2), window[..., window.shape[-1] - self.receptive :]
+
     def initial_state(
         self,
         batch_size: int,

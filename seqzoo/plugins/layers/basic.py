@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from seqzoo.core.errors import ConfigError, ShapeError
 from seqzoo.core.modules import Layer, State, check_ids, check_step
+from seqzoo.core.validate import boolean, positive_int, probability
 
 __all__ = ["ACTIVATIONS", "Activation", "Dropout", "Embedding", "LayerNorm", "Linear"]
 
@@ -25,28 +26,6 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "leaky-relu": nn.LeakyReLU,
     "softplus": nn.Softplus,
 }
-
-
-def require_positive_int(value: object, field: str) -> int:
-    """Return ``value`` if it is a positive int, else raise :class:`ConfigError` for ``field``."""
-    # bool is an int subclass, but True as a size is a config mistake, not a 1
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"must be a positive integer, got {value!r}", field=field)
-    return value
-
-
-def require_bool(value: object, field: str) -> bool:
-    """Return ``value`` if it is a bool, else raise :class:`ConfigError` naming ``field``."""
-    if not isinstance(value, bool):
-        raise ConfigError(f"must be true or false, got {value!r}", field=field)
-    return value
-
-
-def require_probability(value: object, field: str) -> float:
-    """Return ``value`` as a float if it is a number in [0, 1), else raise :class:`ConfigError`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ConfigError(f"must be a number in [0, 1), got {value!r}", field=field)
-    return float(value)
 
 
 def check_features(x: object, features: int, who: str) -> Tensor:
@@ -87,9 +66,9 @@ class Linear(_Pointwise):
 
     def __init__(self, input_size: int, out_features: int, bias: bool = True) -> None:
         super().__init__()
-        self.input_size = require_positive_int(input_size, "input_size")
-        self.output_size = require_positive_int(out_features, "out_features")
-        self.linear = nn.Linear(input_size, out_features, bias=require_bool(bias, "bias"))
+        self.input_size = positive_int(input_size, "input_size")
+        self.output_size = positive_int(out_features, "out_features")
+        self.linear = nn.Linear(input_size, out_features, bias=boolean(bias, "bias"))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.linear(check_features(x, self.input_size, self._who))
@@ -102,8 +81,8 @@ class Dropout(_Pointwise):
 
     def __init__(self, input_size: int, p: float = 0.1) -> None:
         super().__init__()
-        self.input_size = self.output_size = require_positive_int(input_size, "input_size")
-        self.dropout = nn.Dropout(require_probability(p, "p"))
+        self.input_size = self.output_size = positive_int(input_size, "input_size")
+        self.dropout = nn.Dropout(probability(p, "p"))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.dropout(check_features(x, self.input_size, self._who))
@@ -116,7 +95,7 @@ class LayerNorm(_Pointwise):
 
     def __init__(self, input_size: int, eps: float = 1e-5) -> None:
         super().__init__()
-        self.input_size = self.output_size = require_positive_int(input_size, "input_size")
+        self.input_size = self.output_size = positive_int(input_size, "input_size")
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps <= 0:
             raise ConfigError(f"must be a positive number, got {eps!r}", field="eps")
         self.norm = nn.LayerNorm(input_size, eps=float(eps))
@@ -130,7 +109,7 @@ class Activation(_Pointwise):
 
     def __init__(self, input_size: int, function: str = "relu") -> None:
         super().__init__()
-        self.input_size = self.output_size = require_positive_int(input_size, "input_size")
+        self.input_size = self.output_size = positive_int(input_size, "input_size")
         if function not in ACTIVATIONS:
             raise ConfigError(
                 f"unknown activation {function!r}; choose one of {sorted(ACTIVATIONS)}",
@@ -167,8 +146,8 @@ class Embedding(Layer):
         padding_idx: int | None = None,
     ) -> None:
         super().__init__()
-        require_positive_int(num_embeddings, "num_embeddings")
-        require_positive_int(embedding_dim, "embedding_dim")
+        positive_int(num_embeddings, "num_embeddings")
+        positive_int(embedding_dim, "embedding_dim")
         if padding_idx is not None and (
             isinstance(padding_idx, bool)
             or not isinstance(padding_idx, int)

@@ -15,7 +15,7 @@ from seqzoo.core.errors import ConfigError, NotSteppableError, ShapeError
 from seqzoo.core.modules import Layer, State, check_sequence, check_step
 from seqzoo.plugins.nn import CELLS, CausalConv1d, RecurrentCore
 
-from .basic import require_bool, require_positive_int, require_probability
+from .basic import boolean, positive_int, probability
 
 __all__ = ["Conv1d", "LastPool", "MaxPool", "MeanPool", "Recurrent"]
 
@@ -38,9 +38,9 @@ class Recurrent(Layer):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        require_positive_int(input_size, "input_size")
-        require_positive_int(hidden_size, "hidden_size")
-        require_positive_int(num_layers, "num_layers")
+        positive_int(input_size, "input_size")
+        positive_int(hidden_size, "hidden_size")
+        positive_int(num_layers, "num_layers")
         if cell not in CELLS:
             raise ConfigError(f"unknown cell {cell!r}; choose one of {sorted(CELLS)}", field="cell")
         self.core = RecurrentCore(
@@ -48,8 +48,8 @@ class Recurrent(Layer):
             input_size,
             hidden_size,
             num_layers=num_layers,
-            bidirectional=require_bool(bidirectional, "bidirectional"),
-            dropout=require_probability(dropout, "dropout"),
+            bidirectional=boolean(bidirectional, "bidirectional"),
+            dropout=probability(dropout, "dropout"),
         )
         self.cell = cell
         self.input_size = input_size
@@ -97,12 +97,12 @@ class Conv1d(Layer):
     ) -> None:
         super().__init__()
         # checked here, not only in CausalConv1d, so errors name this layer's arguments
-        require_positive_int(input_size, "input_size")
-        require_positive_int(channels, "channels")
-        require_positive_int(kernel_size, "kernel_size")
-        require_positive_int(dilation, "dilation")
+        positive_int(input_size, "input_size")
+        positive_int(channels, "channels")
+        positive_int(kernel_size, "kernel_size")
+        positive_int(dilation, "dilation")
         self.conv = CausalConv1d(
-            input_size, channels, kernel_size, dilation, causal=require_bool(causal, "causal")
+            input_size, channels, kernel_size, dilation, causal=boolean(causal, "causal")
         )
         self.input_size = input_size
         self.output_size = channels
@@ -138,7 +138,7 @@ class _TimePool(Layer):
 
     def __init__(self, input_size: int) -> None:
         super().__init__()
-        self.input_size = self.output_size = require_positive_int(input_size, "input_size")
+        self.input_size = self.output_size = positive_int(input_size, "input_size")
 
     def _check(self, x: object) -> Tensor:
         x = check_sequence(x, self.input_size, self._who)

@@ -26,9 +26,8 @@ from torch import Tensor, nn
 
 from seqzoo.core.errors import ConfigError, NotSteppableError
 from seqzoo.core.modules import SequenceModel, State, check_sequence, check_step
+from seqzoo.core.validate import output_mode, positive_int
 from seqzoo.plugins.nn import CausalConv1d, RecurrentCore
-
-from .linear import conv_chunk, output_mode, positive_int
 
 __all__ = ["ConvRecurrent"]
 
@@ -113,7 +112,7 @@ class ConvRecurrent(SequenceModel):
     def _convs_chunk(self, x: Tensor, buffers: Sequence[Tensor]) -> tuple[Tensor, tuple]:
         new_buffers = []
         for i, (conv, buffer) in enumerate(zip(self.convs, buffers, strict=True)):
-            y, buffer = conv_chunk(conv, x, buffer)
+            y, buffer = conv.forward_stateful(x, buffer)
             x = F.relu(self._norm(i, y))
             new_buffers.append(buffer)
         return x, tuple(new_buffers)

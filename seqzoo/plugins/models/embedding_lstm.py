@@ -21,9 +21,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqzoo.core.errors import ConfigError, ShapeError
 from seqzoo.core.modules import SequenceModel, State, check_ids
+from seqzoo.core.validate import output_mode, positive_int
 from seqzoo.plugins.nn import RecurrentCore
-
-from .linear import output_mode, positive_int
 
 __all__ = ["EmbeddingLSTM"]
 

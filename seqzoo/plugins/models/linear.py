@@ -8,58 +8,18 @@ Shapes:
 - ``output="last"``: ``(batch, output_size)``, the output at the last step;
 - step: ``(batch, input_size) -> (batch, output_size)``; state ``(batch, input_size, window - 1)``
   holds the last ``window - 1`` inputs.
-
-Also home of the small config checks and the chunked causal convolution the other built-in
-models share.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
-from seqzoo.core.errors import ConfigError
 from seqzoo.core.modules import SequenceModel, State, check_sequence, check_step
+from seqzoo.core.validate import output_mode, positive_int
 from seqzoo.plugins.nn import CausalConv1d
 
-__all__ = ["OUTPUTS", "LinearModel", "conv_chunk", "output_mode", "positive_int"]
-
-#: "last": many-to-one, ``(batch, output_size)``; "sequence": many-to-many, one output per step.
-OUTPUTS = ("last", "sequence")
-
-
-def positive_int(value: Any, field: str) -> int:
-    """Check a size is a positive int (not a bool, which Python counts as an int)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"must be a positive integer, got {value!r}", field=field)
-    return value
-
-
-def output_mode(value: Any) -> str:
-    """Check ``output`` is one of :data:`OUTPUTS`."""
-    if value not in OUTPUTS:
-        raise ConfigError(
-            f"must be 'last' (many-to-one) or 'sequence' (many-to-many), got {value!r}",
-            field="output",
-        )
-    return value
-
-
-def conv_chunk(conv: CausalConv1d, x: Tensor, buffer: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Run a causal conv over a chunk ``(batch, time, in)`` from its rolling ``buffer``.
-
-    ``buffer`` is the conv's step state ``(batch, in, receptive)`` (``None``: zeros, the
-    start of a sequence). Returns ``((batch, time, out), next buffer)``, so consecutive chunks
-    give the same outputs as one whole-sequence call.
-    """
-    if buffer is None:
-        buffer = conv.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
-    window = torch.cat([buffer, x.transpose(1, 2)], dim=-1)  # (batch, in, receptive + time)
-    y = conv.conv(window)  # a causal conv has no padding: the buffer stands in for it
-    # slice from an explicit start: window[..., -0:] would keep everything when receptive is 0
-    return y.transpose(1, 2), window[..., window.shape[-1] - conv.receptive :]
+__all__ = ["LinearModel"]
 
 
 class LinearModel(SequenceModel):
@@ -91,7 +51,7 @@ class LinearModel(SequenceModel):
     def forward_stateful(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
         """Run a chunk; the state is the last ``window - 1`` inputs ``(batch, in, window - 1)``."""
         check_sequence(x, self.input_size, type(self).__name__)
-        y, state = conv_chunk(self.conv, x, state)
+        y, state = self.conv.forward_stateful(x, state)
         return self._finish(y), state
 
     def initial_state(

@@ -18,9 +18,8 @@ from torch import Tensor, nn
 
 from seqzoo.core.errors import ConfigError, NotSteppableError
 from seqzoo.core.modules import SequenceModel, State, check_sequence, check_step
+from seqzoo.core.validate import output_mode, positive_int
 from seqzoo.plugins.nn import RecurrentCore
-
-from .linear import output_mode, positive_int
 
 __all__ = ["RecurrentModel"]
 
