@@ -291,3 +291,11 @@ def test_registered_defaults_match_the_factory_signature(kind: str) -> None:
                 "registry",
             ):
                 assert key in spec.defaults, f"{kind} {spec.name}: default of {key} not registered"
+
+
+def test_a_created_model_remembers_its_registry_name() -> None:
+    registry = Registry()
+    model = registry.create("model", "gru", input_size=2)
+    assert model.registry_name == "gru"
+    rebuilt = registry.create("model", model.registry_name, **model.config)
+    assert [p.shape for p in rebuilt.parameters()] == [p.shape for p in model.parameters()]

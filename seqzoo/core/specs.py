@@ -88,7 +88,14 @@ class Spec:
         factory = self.load()
         arguments = {**self.defaults, **config}
         check_arguments(factory, arguments, what=f"{self.kind} {self.name!r}", path=path)
-        return factory(**arguments)
+        built = factory(**arguments)
+        if self.kind == "model":
+            # a model remembers the name it was built under, so it can be saved and rebuilt
+            try:
+                built.registry_name = self.name
+            except AttributeError:  # objects with __slots__ or read-only attributes
+                pass
+        return built
 
 
 def check_arguments(
