@@ -15,6 +15,10 @@ Shapes by task (``N`` samples):
 
 Time series become windows through zero-copy views (:func:`sliding_windows`), and batches
 are cut by indexing whole tensors (:meth:`Split.batches`), never by per-sample Python calls.
+Forecast inputs overlap in memory, so treat split tensors as read-only.
+
+Builders for dataset factories: :func:`forecast_data` (a raw series -> leak-free scaled
+windows), :func:`tabular_data` (rows -> length-1 sequences), :func:`random_split`.
 """
 
 from __future__ import annotations

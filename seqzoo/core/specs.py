@@ -83,11 +83,11 @@ class Spec:
             )
         return target
 
-    def create(self, *, path: str | None = None, **config: Any) -> Any:
+    def create(self, /, **config: Any) -> Any:
         """Build the thing: ``factory(**{**defaults, **config})``, arguments checked first."""
         factory = self.load()
         arguments = {**self.defaults, **config}
-        check_arguments(factory, arguments, what=f"{self.kind} {self.name!r}", path=path)
+        check_arguments(factory, arguments, what=f"{self.kind} {self.name!r}")
         built = factory(**arguments)
         if self.kind == "model":
             # a model remembers the name it was built under, so it can be saved and rebuilt

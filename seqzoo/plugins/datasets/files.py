@@ -192,7 +192,9 @@ def _names(value: str | Sequence[str] | None, argument: str) -> list[str]:
         return []
     names = [value] if isinstance(value, str) else list(value)
     if not all(isinstance(n, str) and n for n in names):
-        raise ConfigError(f"must be a column name or a list of names, got {value!r}", field=argument)
+        raise ConfigError(
+            f"must be a column name or a list of names, got {value!r}", field=argument
+        )
     return names
 
 
@@ -223,11 +225,16 @@ def csv_series(
         raise ConfigError("name at least one target column", field="target")
     both = sorted(set(targets) & set(extra))
     if both:
-        raise ConfigError(f"{table.path}: {both} are both features and targets; targets are "
-                          "inputs already, so list them once", field="features")
+        raise ConfigError(
+            f"{table.path}: {both} are both features and targets; targets are "
+            "inputs already, so list them once",
+            field="features",
+        )
     if time_column is not None and time_column in targets + extra:
-        raise ConfigError(f"{table.path}: the time column {time_column!r} cannot also be a "
-                          "target or feature", field="time_column")
+        raise ConfigError(
+            f"{table.path}: the time column {time_column!r} cannot also be a target or feature",
+            field="time_column",
+        )
     columns = extra + targets
     series = np.column_stack(
         [numeric_column(table, c, "target" if c in targets else "features") for c in columns]
