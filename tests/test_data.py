@@ -116,7 +116,9 @@ def test_registry_builds_a_dataset_over_its_defaults() -> None:
 
 
 def test_registry_passes_a_path_to_file_datasets(tmp_path: Path) -> None:
-    data = Registry().create("dataset", "csv", path=str(ramp_csv(tmp_path)), target="value")
+    data = Registry().create(
+        "dataset", "csv", path=str(ramp_csv(tmp_path)), target="value", window=4
+    )
     assert data.metadata["path"].endswith("ramp.csv")
 
 
