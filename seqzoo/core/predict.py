@@ -13,7 +13,10 @@ import torch
 
 from .errors import ConfigError, ShapeError
 
-__all__ = ["forecast", "generate_text"]
+__all__ = ["PAD_ID", "forecast", "generate_text"]
+
+#: The token id text datasets reserve for padding.
+PAD_ID = 0
 
 
 @torch.no_grad()
@@ -95,6 +98,8 @@ def generate_text(
         logits, state = model.step(torch.tensor([token], device=device), state)
     produced: list[int] = []
     for _ in range(length):
+        logits = logits.clone()
+        logits[..., PAD_ID] = -torch.inf  # padding is not text: never sample it
         if temperature == 0:
             token = int(logits.argmax(dim=-1))
         else:
@@ -102,4 +107,7 @@ def generate_text(
             token = int(torch.multinomial(probabilities, 1, generator=generator))
         produced.append(token)
         logits, state = model.step(torch.tensor([token], device=device), state)
-    return prompt + tokenizer.decode(produced)
+    continuation = tokenizer.decode(produced)
+    # character tokenizers fuse tokens; word tokenizers join with spaces, the prompt included
+    fused = type(tokenizer.decoder).__name__ == "Fuse"
+    return prompt + ("" if fused or not continuation else " ") + continuation
