@@ -27,6 +27,7 @@ __all__ = [
     "create_layer",
     "create_model",
     "errors",
+    "from_pretrained",
     "get_registry",
     "hookimpl",
     "list_datasets",
@@ -37,7 +38,10 @@ __all__ = [
     "list_trainers",
     "list_zoo",
     "load_spec",
+    "push_to_hub",
     "reset_registry",
+    "save_pretrained",
+    "train",
 ]
 
 # name -> module that defines it; imported on first attribute access (PEP 562)
@@ -45,6 +49,10 @@ _LAZY = {
     "Registry": "seqzoo.core.registry",
     "compose": "seqzoo.core.compose",
     "load_spec": "seqzoo.core.compose",
+    "from_pretrained": "seqzoo.zoo.pretrained",
+    "save_pretrained": "seqzoo.zoo.pretrained",
+    "push_to_hub": "seqzoo.zoo.hub",
+    "train": "seqzoo.core.workflow",
     "errors": "seqzoo.core.errors",
     **{
         name: "seqzoo.core.api"
@@ -81,6 +89,9 @@ if TYPE_CHECKING:
     )
     from .core.compose import compose, load_spec
     from .core.registry import Registry
+    from .core.workflow import train
+    from .zoo.hub import push_to_hub
+    from .zoo.pretrained import from_pretrained, save_pretrained
 
 
 def __getattr__(name: str) -> Any:

@@ -69,3 +69,60 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's plugin selection or strict flag."""
     for name in ("SEQZOO_LOAD_PLUGINS", "SEQZOO_STRICT_PLUGINS"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def example_plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``pip install`` examples/seqzoo-tcn into a fresh target folder, once per session (no
+    network: no build isolation, no dependencies, no index)."""
+    target = tmp_path_factory.mktemp("example-site")
+    build = tmp_path_factory.mktemp("example-build")
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+            "--no-build-isolation", "--no-index", "--target", str(target),
+            str(REPO / "examples" / "seqzoo-tcn"),
+        ],
+        capture_output=True, text=True, timeout=300, cwd=build,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return target
+
+
+@pytest.fixture
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> object:
+    """A local Hub (tests/hub_server.py) on 127.0.0.1 that the real huggingface_hub client
+    talks to, with a fresh cache and no token; nothing reaches past this machine.
+
+    huggingface_hub reads its settings once, at import, so its ``constants`` are patched as
+    well as the environment (which seqzoo reads at call time).
+    """
+    from hub_server import HubServer
+    from huggingface_hub import constants
+    from huggingface_hub.utils import _detect_agent
+
+    server = HubServer().start()  # a HubServer; see tests/hub_server.py
+    home = tmp_path / "hf-home"
+    cache = home / "hub"
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setattr(constants, "ENDPOINT", server.url)
+    monkeypatch.setattr(
+        constants,
+        "HUGGINGFACE_CO_URL_TEMPLATE",
+        server.url + "/{repo_id}/resolve/{revision}/{filename}",
+    )
+    monkeypatch.setattr(constants, "HF_HOME", str(home))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
+    # the user-agent code would fetch an "agent harnesses" list from the real Hub once
+    monkeypatch.setattr(_detect_agent, "_registry", _detect_agent._EMPTY_REGISTRY)
+    request.addfinalizer(server.stop)
+    return server

@@ -196,7 +196,12 @@ class Registry:
                     f"{kind} name {name!r} must be a non-empty string of letters, digits, "
                     "'-', '_', '.', '/' or '@'"
                 )
-            if not callable(factory) and not (isinstance(factory, str) and ":" in factory):
+            # a zoo entry's factory is a Hub repo id or a directory; other kinds need code
+            if kind == "zoo":
+                factory = os.fspath(factory) if isinstance(factory, os.PathLike) else factory
+            if kind == "zoo" and isinstance(factory, str) and factory:
+                pass
+            elif not callable(factory) and not (isinstance(factory, str) and ":" in factory):
                 raise ConfigError(
                     f"{kind} {name!r}: factory must be callable or a 'package.module:attr' "
                     f"string, got {factory!r}"

@@ -1,0 +1,172 @@
+"""The model card: ``README.md`` with Hub metadata (YAML front matter) and a body that says what
+the model is, how to load it, its config, how it was trained and how well it does."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from seqzoo.core.errors import ConfigError
+
+__all__ = ["CARD_KEYS", "PIPELINE_TAGS", "render_card"]
+
+#: Keys a ``card`` dict may hold (anything else is a typo, reported with this list).
+CARD_KEYS = ("description", "dataset", "metrics", "baselines", "training", "license", "repo_id")
+
+#: seqzoo task -> the Hub's pipeline tag (classification depends on the input kind).
+PIPELINE_TAGS = {
+    "forecast": "time-series-forecasting",
+    "language-model": "text-generation",
+    "regression": "tabular-regression",
+}
+
+
+def _pipeline_tag(task: str | None, text: bool) -> str | None:
+    if task == "classification":
+        return "text-classification" if text else "time-series-classification"
+    return PIPELINE_TAGS.get(task or "")
+
+
+def _check(card: Mapping[str, Any]) -> None:
+    unknown = sorted(set(card) - set(CARD_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"card has unknown keys {unknown}; it may hold {', '.join(CARD_KEYS)}", field="card"
+        )
+    for key in ("metrics", "baselines", "training"):
+        if card.get(key) is not None and not isinstance(card[key], Mapping):
+            raise ConfigError(f"card[{key!r}] must be a mapping", field="card")
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _cell(value: Any) -> str:
+    return _number(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _metrics_table(metrics: Mapping[str, Any], baselines: Mapping[str, Any]) -> list[str]:
+    """One row for this model, one per baseline; columns are the metric names."""
+    names = list(metrics)
+    for scores in baselines.values():
+        if isinstance(scores, Mapping):
+            names += [n for n in scores if n not in names]
+    lines = ["| model | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    rows: list[tuple[str, Mapping[str, Any]]] = [("**this model**", metrics)]
+    rows += [(name, s if isinstance(s, Mapping) else {}) for name, s in baselines.items()]
+    for label, scores in rows:
+        lines.append(f"| {label} | " + " | ".join(_cell(scores.get(n, "")) for n in names) + " |")
+    return lines
+
+
+def render_card(
+    *,
+    name: str,
+    config: Mapping[str, Any],
+    task: str | None,
+    card: Mapping[str, Any] | None,
+    preprocessing: Mapping[str, Any] | None,
+    has_tokenizer: bool,
+    files: Mapping[str, str],
+) -> str:
+    """The text of ``README.md`` for a model saved under registry name ``name``."""
+    import yaml
+
+    card = dict(card or {})
+    _check(card)
+    datasets = card.get("dataset")
+    datasets = [datasets] if isinstance(datasets, str) else list(datasets or [])
+    metrics: Mapping[str, Any] = card.get("metrics") or {}
+    baselines: Mapping[str, Any] = card.get("baselines") or {}
+    training: Mapping[str, Any] = card.get("training") or {}
+    pipeline = _pipeline_tag(task, has_tokenizer)
+
+    tags = ["seqzoo", name]
+    if task:
+        tags.append(task)
+    if pipeline and pipeline not in tags:
+        tags.append(pipeline)
+    meta: dict[str, Any] = {"library_name": "seqzoo", "tags": tags}
+    if pipeline:
+        meta["pipeline_tag"] = pipeline
+    if card.get("license"):
+        meta["license"] = card["license"]
+    if datasets:
+        meta["datasets"] = datasets
+    if metrics:
+        meta["metrics"] = list(metrics)
+
+    repo_id = card.get("repo_id") or "ORG/NAME"
+    what = f"A seqzoo `{name}` model" + (f" for {task}" if task else "")
+    if datasets:
+        what += " trained on " + ", ".join(f"`{d}`" for d in datasets)
+    lines = [
+        "---",
+        yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(),
+        "---",
+        "",
+        f"# {repo_id.split('/')[-1] if card.get('repo_id') else name}",
+        "",
+        what + ", made with [seqzoo](https://pypi.org/project/seqzoo/).",
+        "",
+    ]
+    if card.get("description"):
+        lines += [str(card["description"]).strip(), ""]
+    lines += [
+        "## How to load",
+        "",
+        "```python",
+        "import seqzoo",
+        "",
+        f'model = seqzoo.from_pretrained("{repo_id}")  # best device: CUDA, MPS, else CPU',
+        "```",
+        "",
+        "Only `model.safetensors` is read (nothing is unpickled); every file's sha256 in "
+        "`config.json` is checked on load.",
+    ]
+    if preprocessing or has_tokenizer:
+        lines += [
+            "`model.preprocessing` holds what the model was trained with"
+            + (" (the tokenizer, from `tokenizer.json`)" if has_tokenizer else "")
+            + (
+                " (input and target scalers), so predictions come back in the data's units"
+                if preprocessing and preprocessing.get("target_scaler")
+                else ""
+            )
+            + "."
+        ]
+    lines += [
+        "",
+        "## Config",
+        "",
+        f"Registry name `{name}`; `seqzoo.create_model({name!r}, **config)` rebuilds it.",
+        "",
+        "```json",
+        json.dumps(dict(config), indent=2, sort_keys=True),
+        "```",
+        "",
+    ]
+    if training:
+        lines += ["## Training", ""]
+        command = training.get("command")
+        if command:
+            lines += ["```bash", str(command), "```", ""]
+        rest = {k: v for k, v in training.items() if k != "command"}
+        if rest:
+            lines += ["| setting | value |", "|---|---|"]
+            lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in rest.items()]
+            lines.append("")
+    if metrics or baselines:
+        lines += ["## Results", ""]
+        if datasets:
+            lines += ["On the test split of " + ", ".join(f"`{d}`" for d in datasets) + ".", ""]
+        lines += [*_metrics_table(metrics, baselines), ""]
+    if files:
+        lines += ["## Files", "", "| file | sha256 |", "|---|---|"]
+        lines += [f"| `{n}` | `{digest}` |" for n, digest in files.items()]
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,416 @@
+"""Save and load pretrained models.
+
+A saved model is a directory (locally, or a Hub repository) holding:
+
+- ``config.json``: ``{"seqzoo_version", "model": registry name, "config": constructor
+  arguments, "task", "preprocessing": scalers/window/names or null, "files": {name: sha256}}``
+- ``model.safetensors``: the weights (shared tensors stored once)
+- ``tokenizer.json``: the Hugging Face ``tokenizers`` tokenizer, for text models
+- ``README.md``: the model card
+
+Only safetensors are read: nothing is ever unpickled (a pickle can run arbitrary code while it
+loads), and a directory or repository that holds only pickle weights is refused.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqzoo import __version__
+from seqzoo.core.device import resolve_device, resolve_dtype
+from seqzoo.core.errors import ConfigError, UnknownNameError, WeightsError
+
+from .card import render_card
+from .hub import (
+    CARD_NAME,
+    CONFIG_NAME,
+    TOKENIZER_NAME,
+    WEIGHTS_NAME,
+    check_model_files,
+    file_sha256,
+)
+from .sources import locate
+
+__all__ = ["from_pretrained", "load_directory", "registry_name_of", "save_pretrained"]
+
+
+def _registry(registry: Any) -> Any:
+    if registry is not None:
+        return registry
+    from seqzoo.core.api import get_registry
+
+    return get_registry()
+
+
+# -- saving -----------------------------------------------------------------------------------
+
+
+def registry_name_of(model: torch.nn.Module, registry: Any = None) -> str:
+    """The name ``model`` is registered under: its ``registry_name`` (set when the registry
+    built it), else the one model record whose factory is ``type(model)``.
+
+    Records sharing a class (``rnn``/``gru``/``lstm``) are told apart by how many of their
+    defaults the model's config matches; a tie is a :class:`ConfigError` asking for ``name=``.
+    """
+    name = getattr(model, "registry_name", None)
+    if isinstance(name, str) and name:
+        return name
+    cls = type(model)
+    path = f"{cls.__module__}:{cls.__qualname__}"
+    # compare without importing any factory: string factories name their class
+    candidates = [s for s in _registry(registry).list("model") if s.factory in (cls, path)]
+    if not candidates:
+        raise ConfigError(
+            f"no registered model builds a {cls.__name__} ({path}); pass name=... with the "
+            "registry name to rebuild it under (see `seqzoo list models`)",
+            field="name",
+        )
+    if len(candidates) == 1:
+        return candidates[0].name
+    config = getattr(model, "config", {}) or {}
+    scores = {
+        s.name: sum(1 for k, v in s.defaults.items() if k in config and config[k] == v)
+        for s in candidates
+    }
+    best = max(scores.values())
+    winners = sorted(n for n, score in scores.items() if score == best)
+    if len(winners) > 1:
+        raise ConfigError(
+            f"a {cls.__name__} could be any of {', '.join(winners)}; pass name=... to say which",
+            field="name",
+        )
+    return winners[0]
+
+
+def _plain_config(model: torch.nn.Module) -> dict[str, Any]:
+    config = getattr(model, "config", None)
+    if not isinstance(config, Mapping):
+        raise ConfigError(
+            f"save_pretrained needs a seqzoo model whose .config gives its constructor "
+            f"arguments; a {type(model).__name__} has none"
+        )
+    try:
+        return json.loads(json.dumps(dict(config)))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"the model's config must hold plain JSON values: {exc}") from None
+
+
+def _write_text(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as file:
+        os.fsync(file.fileno())
+
+
+def _move_into_place(staging: Path, target: Path, names: list[str], stale: list[str]) -> None:
+    """Move the files written in ``staging`` to ``target``.
+
+    A new target is one directory rename (atomic). An existing one (it may hold other files:
+    a git checkout, training logs) gets each file by an atomic ``os.replace``, config.json last:
+    it holds the checksums, so a crash in between leaves a mismatch that loading reports,
+    never a silent mix of old and new files.
+    """
+    if not target.exists():
+        try:
+            os.rename(staging, target)
+            return
+        except OSError:  # created meanwhile by someone else: fall back to file by file
+            pass
+    for name in sorted(names, key=lambda n: n == CONFIG_NAME):
+        if name == CONFIG_NAME:
+            for old in stale:  # e.g. a tokenizer.json of a previous, text model
+                (target / old).unlink(missing_ok=True)
+        os.replace(staging / name, target / name)
+
+
+def save_pretrained(
+    model: torch.nn.Module,
+    directory: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    preprocessing: Any = None,
+    task: str | None = None,
+    card: Mapping[str, Any] | None = None,
+    registry: Any = None,
+) -> Path:
+    """Save ``model`` as a loadable directory: config.json, model.safetensors, tokenizer.json
+    (when ``preprocessing.tokenizer`` is set) and a README.md model card.
+
+    ``name`` is the registry name to rebuild it under (default: the model's own
+    ``registry_name``). ``preprocessing`` and ``task`` default to those of a model loaded with
+    :func:`from_pretrained`. ``card`` may hold ``description``, ``dataset``, ``metrics``,
+    ``baselines`` (name -> metrics), ``training`` (``command``, ``epochs``, ...), ``license``
+    and ``repo_id``. Everything is written to a temporary directory beside the target first,
+    so a crash never leaves a half-written model. Returns the directory.
+    """
+    from safetensors.torch import save_model
+
+    registry = _registry(registry)
+    config = _plain_config(model)
+    name = name or registry_name_of(model, registry)
+    registry.get("model", name)  # an unknown name fails now, with suggestions, not on load
+    if preprocessing is None:
+        preprocessing = getattr(model, "preprocessing", None)
+    if task is None:
+        task = (getattr(model, "pretrained_config", None) or {}).get("task")
+    if preprocessing is not None and not hasattr(preprocessing, "to_dict"):
+        raise ConfigError(
+            "preprocessing must be a seqzoo Preprocessing (with to_dict)", field="preprocessing"
+        )
+    tokenizer = getattr(preprocessing, "tokenizer", None)
+
+    target = Path(directory).expanduser()
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"{str(target)!r} exists and is not a directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # not tempfile.mkdtemp: its 0700 mode would become the saved directory's mode
+    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.partial"
+    staging.mkdir()
+    try:
+        # save_model stores shared (tied) tensors once; load_model ties them back
+        save_model(
+            model, str(staging / WEIGHTS_NAME), metadata={"format": "pt"}, force_contiguous=True
+        )
+        _fsync(staging / WEIGHTS_NAME)
+        written = [WEIGHTS_NAME]
+        if tokenizer is not None:
+            tokenizer.save(str(staging / TOKENIZER_NAME))
+            _fsync(staging / TOKENIZER_NAME)
+            written.append(TOKENIZER_NAME)
+        files = {n: file_sha256(staging / n) for n in written}
+        preprocessing_dict = preprocessing.to_dict() if preprocessing is not None else None
+        document = {
+            "seqzoo_version": __version__,
+            "model": name,
+            "config": config,
+            "task": task,
+            "preprocessing": preprocessing_dict,
+            "files": files,
+        }
+        _write_text(staging / CONFIG_NAME, json.dumps(document, indent=2) + "\n")
+        text = render_card(
+            name=name,
+            config=config,
+            task=task,
+            card=card,
+            preprocessing=preprocessing_dict,
+            has_tokenizer=tokenizer is not None,
+            files=files,
+        )
+        _write_text(staging / CARD_NAME, text)
+        stale = [TOKENIZER_NAME] if tokenizer is None else []
+        _move_into_place(staging, target, [*written, CARD_NAME, CONFIG_NAME], stale)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+
+def _read_config(path: Path, where: str) -> dict[str, Any]:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise WeightsError(f"{where}: {CONFIG_NAME} cannot be read as JSON ({exc})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model"), str):
+        raise WeightsError(f"{where}: {CONFIG_NAME} has no registry name under 'model'")
+    if not isinstance(config.get("config", {}), dict):
+        raise WeightsError(f"{where}: {CONFIG_NAME}'s 'config' must be a mapping")
+    if not isinstance(config.get("files") or {}, dict):
+        raise WeightsError(f"{where}: {CONFIG_NAME}'s 'files' must map file names to sha256")
+    return config
+
+
+def _verify(directory: Path, checksums: list[tuple[str, str, str]], where: str) -> None:
+    """Check each ``(file, sha256, who recorded it)``; a mismatch names the file."""
+    seen: dict[str, str] = {}
+    for name, expected, source in checksums:
+        path = directory / name
+        if not path.is_file():
+            raise WeightsError(f"{where}: {name} is listed in {source} but missing")
+        if name not in seen:
+            seen[name] = file_sha256(path)
+        if seen[name] != str(expected).lower():
+            raise WeightsError(
+                f"{where}: checksum mismatch for {name}: {source} records sha256 {expected}, "
+                f"the file has {seen[name]}; the file is corrupt or was changed (download it "
+                "again, e.g. after clearing it from the Hub cache, or save the model again)"
+            )
+
+
+def _build(config: dict[str, Any], registry: Any, device: torch.device, where: str) -> Any:
+    name = config["model"]
+    try:
+        spec = registry.get("model", name)
+    except UnknownNameError as exc:
+        exc.args = (f"{exc}; {where} needs it: install the plugin that provides {name!r}",)
+        raise
+    arguments = dict(config.get("config") or {})
+    try:
+        accepts_registry = "registry" in inspect.signature(spec.load()).parameters
+    except (TypeError, ValueError):
+        accepts_registry = False
+    if accepts_registry and "registry" not in arguments:
+        arguments["registry"] = registry  # hybrids find their layers in the caller's registry
+    # parameters are created on the target device, not on the CPU and then copied
+    with device:
+        return spec.create(**arguments)
+
+
+def _cuda_index(device: torch.device) -> str:
+    if device.type == "cuda" and device.index is None:
+        return f"cuda:{torch.cuda.current_device()}"
+    return str(device)
+
+
+def _load_weights(
+    model: torch.nn.Module, path: Path, device: torch.device, strict: bool, where: str
+) -> None:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_model
+
+    try:
+        missing, unexpected = load_model(model, str(path), strict=False, device=_cuda_index(device))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(
+            f"{where}: {path.name} is corrupt or truncated and cannot be read as safetensors "
+            f"({exc}); download or save it again"
+        ) from None
+    except RuntimeError as exc:  # size mismatches between the file and the built model
+        raise WeightsError(
+            f"{where}: {path.name} does not fit the model built from {CONFIG_NAME}: {exc}"
+        ) from None
+    if strict and (missing or unexpected):
+        parts = []
+        if missing:
+            parts.append(
+                "missing keys (in the model, not in the file): " + ", ".join(sorted(missing))
+            )
+        if unexpected:
+            parts.append(
+                "unexpected keys (in the file, not in the model): " + ", ".join(sorted(unexpected))
+            )
+        raise WeightsError(
+            f"{where}: {path.name} does not match the model built from {CONFIG_NAME}: "
+            + "; ".join(parts)
+            + ". Pass strict=False to load the keys that match anyway"
+        )
+
+
+def _load_tokenizer(path: Path, where: str) -> Any:
+    from tokenizers import Tokenizer
+
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises its own exception types
+        raise WeightsError(f"{where}: {path.name} cannot be read as a tokenizer ({exc})") from None
+
+
+def load_directory(
+    directory: str | os.PathLike[str],
+    *,
+    device: str | torch.device | None = "auto",
+    dtype: str | torch.dtype | None = None,
+    strict: bool = True,
+    registry: Any = None,
+    expected_files: Mapping[str, str] | None = None,
+    where: str | None = None,
+) -> Any:
+    """Load a saved model directory (see the module docstring); :func:`from_pretrained` with
+    the source already found. ``expected_files`` (name -> sha256, e.g. from a zoo entry) are
+    checked besides the checksums in ``config.json``."""
+    from seqzoo.core.data import Preprocessing
+
+    directory = Path(directory)
+    where = where or f"model directory {str(directory)!r}"
+    registry = _registry(registry)
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype)
+    if not directory.is_dir():
+        raise WeightsError(f"{where} does not exist or is not a directory")
+    check_model_files((p.name for p in directory.iterdir() if p.is_file()), where)
+    config = _read_config(directory / CONFIG_NAME, where)
+    recorded = config.get("files") or {}
+    checksums = [(n, h, "the zoo catalogue") for n, h in (expected_files or {}).items()]
+    checksums += [(n, h, CONFIG_NAME) for n, h in recorded.items()]
+    _verify(directory, checksums, where)
+
+    model = _build(config, registry, torch_device, where)
+    _load_weights(model, directory / WEIGHTS_NAME, torch_device, strict, where)
+    if torch_dtype is not None:
+        model.to(dtype=torch_dtype)
+
+    # a tokenizer.json the config does not list is a leftover, not part of this model
+    tokenizer_path = directory / TOKENIZER_NAME
+    wants_tokenizer = TOKENIZER_NAME in recorded if "files" in config else tokenizer_path.is_file()
+    tokenizer = _load_tokenizer(tokenizer_path, where) if wants_tokenizer else None
+    preprocessing = None
+    if config.get("preprocessing") is not None or tokenizer is not None:
+        try:
+            preprocessing = Preprocessing.from_dict(config.get("preprocessing") or {}, tokenizer)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WeightsError(
+                f"{where}: {CONFIG_NAME}'s 'preprocessing' is invalid ({exc})"
+            ) from None
+    model.preprocessing = preprocessing
+    model.registry_name = config["model"]
+    model.pretrained_config = config
+    return model.eval()
+
+
+def from_pretrained(
+    name_or_path: str | os.PathLike[str],
+    device: str | torch.device | None = "auto",
+    dtype: str | torch.dtype | None = None,
+    revision: str | None = None,
+    *,
+    strict: bool = True,
+    local_files_only: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+    registry: Any = None,
+) -> Any:
+    """Load a pretrained model, ready for inference (eval mode) on ``device``.
+
+    ``name_or_path`` is a local directory, a zoo name (registered by a plugin), or a Hub repo
+    id ``"org/name"`` (optionally ``"org/name@revision"``, or pass ``revision``). Hub files go
+    through the standard cache (``HF_HUB_OFFLINE=1`` or ``local_files_only=True``: cache only).
+    ``device="auto"`` picks CUDA, then MPS, then the CPU; ``dtype`` casts the weights
+    (``"float16"``, ``"bfloat16"``, ...). Weights must match the model exactly unless
+    ``strict=False``. The model carries ``preprocessing``, ``registry_name`` and
+    ``pretrained_config`` (its config.json).
+    """
+    registry = _registry(registry)
+    torch_device = resolve_device(device)  # fail on a bad device before any download
+    torch_dtype = resolve_dtype(dtype)
+    directory, expected, where = locate(
+        name_or_path,
+        revision,
+        registry=registry,
+        local_files_only=local_files_only,
+        cache_dir=cache_dir,
+    )
+    return load_directory(
+        directory,
+        device=torch_device,
+        dtype=torch_dtype,
+        strict=strict,
+        registry=registry,
+        expected_files=expected,
+        where=where,
+    )
