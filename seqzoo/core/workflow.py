@@ -34,7 +34,9 @@ def resolve_part(part: Part, what: str) -> tuple[str, dict[str, Any]] | None:
         if "layers" in part and what == "model":
             return "hybrid", {k: v for k, v in part.items() if k != "name"}
         if "name" not in part:
-            raise ConfigError(f"a {what} mapping needs a 'name' key, got {dict(part)!r}", field=what)
+            raise ConfigError(
+                f"a {what} mapping needs a 'name' key, got {dict(part)!r}", field=what
+            )
         return str(part["name"]), {k: v for k, v in part.items() if k != "name"}
     if isinstance(part, list) and what == "model":
         return "hybrid", {"layers": part}
@@ -176,7 +178,9 @@ def read_run_spec(directory: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid JSON: {exc}") from None
 
 
-def load_run(directory: str | os.PathLike[str], checkpoint: str = "best", registry: Any = None) -> Run:
+def load_run(
+    directory: str | os.PathLike[str], checkpoint: str = "best", registry: Any = None
+) -> Run:
     """Rebuild a run's model and data and load the weights of ``checkpoints/<checkpoint>``."""
     from .training import load_checkpoint
 

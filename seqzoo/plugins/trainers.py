@@ -1,0 +1,48 @@
+"""The built-in trainers plugin: ``supervised`` and ``tbptt`` (string factories, no torch).
+
+A trainer is built from options, ``trainer = create("trainer", "supervised", epochs=20)``, and
+run with ``trainer.fit(model, data, optimizer, schedule=None, resume=None) -> History``
+(see :mod:`seqzoo.plugins.training_loops`).
+"""
+
+from __future__ import annotations
+
+from seqzoo.core.hookspecs import Register, hookimpl
+
+SEQZOO_HOOK_API = 1
+
+_LOOPS = "seqzoo.plugins.training_loops"
+
+#: Options both trainers take (the learning rate belongs to the optimizer, not here).
+COMMON_DEFAULTS = {
+    "epochs": 10,
+    "batch_size": 32,
+    "clip": None,
+    "patience": None,
+    "monitor": "val_loss",
+    "seed": 0,
+    "quiet": False,
+    "run_dir": None,
+    "checkpoint_every": None,
+    "restore_best": True,
+}
+
+
+@hookimpl
+def register_trainers(register: Register) -> None:
+    """Register the built-in training loops."""
+    register(
+        "supervised",
+        f"{_LOOPS}:Supervised",
+        description="Mini-batch training with validation, early stopping and checkpoints",
+        defaults=dict(COMMON_DEFAULTS),
+        tasks=["forecast", "regression", "classification", "language-model"],
+    )
+    register(
+        "tbptt",
+        f"{_LOOPS}:TBPTT",
+        description="Truncated backpropagation through time over chunks of long sequences",
+        defaults={**COMMON_DEFAULTS, "chunk": 32},
+        tasks=["forecast", "language-model"],
+        model_output="sequence",
+    )
