@@ -58,9 +58,19 @@ class Run:
 
     @property
     def best(self) -> dict[str, Any]:
-        """The best epoch's row of the history (by validation loss)."""
-        best = getattr(self.history, "best", None)
-        return dict(best) if best else {}
+        """The best epoch's row (by the trainer's monitored metric), as a flat dict."""
+        result = getattr(self.history, "result", None)
+        if result is None or result.best_epoch is None:
+            return {}
+        for row in self.history.rows:
+            if row.epoch == result.best_epoch:
+                return {
+                    "epoch": row.epoch,
+                    "train_loss": row.train_loss,
+                    "val_loss": row.val_loss,
+                    **row.metrics,
+                }
+        return {}
 
 
 def _registry(registry: Any) -> Any:
