@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from .core.errors import SeqzooError, UnknownNameError
+from .core.errors import Interrupted, SeqzooError, UnknownNameError
 from .core.specs import KINDS, Spec
 
 __all__ = ["cli", "main"]
@@ -147,10 +147,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _registry().add_commands(cli)
         cli.main(args=argv, prog_name="seqzoo", standalone_mode=False)
+    except Interrupted as exc:
+        click.echo(f"interrupted: {exc}", err=True)
+        sys.exit(130)
     except SeqzooError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 __all__ = [
     "ConfigError",
     "DuplicateNameError",
+    "Interrupted",
     "NotSteppableError",
     "PluginError",
     "SeqzooError",
@@ -76,3 +77,7 @@ class DuplicateNameError(PluginError):
 
 class WeightsError(SeqzooError):
     """Weights that are missing, corrupt, of the wrong format, or do not fit the model."""
+
+
+class Interrupted(SeqzooError):
+    """The user stopped a long job (Ctrl-C) after its state was saved; the CLI exits 130."""

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .errors import ConfigError, SeqzooError, WeightsError
+from .errors import ConfigError, Interrupted, SeqzooError, WeightsError
 
 __all__ = [
     "CHECKPOINT_FILES",
@@ -84,7 +84,7 @@ class NonFiniteLossError(SeqzooError, FloatingPointError):
         )
 
 
-class TrainingInterrupted(SeqzooError):
+class TrainingInterrupted(Interrupted):
     """Ctrl-C during ``fit``: raised from the KeyboardInterrupt after the current state was
     saved as the ``last`` checkpoint (``checkpoint``; None without a run directory). ``epoch``
     is the interrupted epoch (its progress so far is in the checkpoint; a resume re-runs it

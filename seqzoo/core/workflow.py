@@ -133,6 +133,13 @@ def train(
         }
         directory = Path(run_dir) if run_dir is not None else None
 
+    trainer_name, trainer_config = resolve_part(spec["trainer"], "trainer")  # type: ignore[misc]
+    if resume is None:
+        # the model's initial weights come from the global RNG: seed it first, so the same
+        # seed gives the same run (a resumed run loads its weights instead)
+        import torch
+
+        torch.manual_seed(int(trainer_config.get("seed", 0) or 0))
     net, data = build_parts(spec, registry)
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -150,7 +157,6 @@ def train(
         torch_schedule = registry.create(
             "schedule", schedule_name, optimizer=torch_optimizer, **schedule_config
         )
-    trainer_name, trainer_config = resolve_part(spec["trainer"], "trainer")  # type: ignore[misc]
     fitter = registry.create(
         "trainer",
         trainer_name,
