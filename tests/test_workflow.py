@@ -70,7 +70,7 @@ def test_resume_through_the_workflow_is_bitwise_equal(tmp_path: Path) -> None:
         "seed": 3,
         "quiet": True,
     }
-    straight = seqzoo.train(**arguments, epochs=4, run_dir=tmp_path / "straight")
+    seqzoo.train(**arguments, epochs=4, run_dir=tmp_path / "straight")
     seqzoo.train(**arguments, epochs=2, run_dir=tmp_path / "split")
     resumed = seqzoo.train(resume=tmp_path / "split", epochs=4)
     assert len(resumed.history.rows) == 4

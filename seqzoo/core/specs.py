@@ -6,6 +6,7 @@ imported only when the thing is first created, so listing never imports torch.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import inspect
@@ -91,10 +92,8 @@ class Spec:
         built = factory(**arguments)
         if self.kind == "model":
             # a model remembers the name it was built under, so it can be saved and rebuilt
-            try:
+            with contextlib.suppress(AttributeError):  # __slots__ or read-only attributes
                 built.registry_name = self.name
-            except AttributeError:  # objects with __slots__ or read-only attributes
-                pass
         return built
 
 
