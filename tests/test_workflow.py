@@ -218,7 +218,7 @@ def test_generate_prints_text(tmp_path: Path) -> None:
         (("train", "--config", "/no/run.yaml"), "/no/run.yaml"),
         (("train", "-M", "novalue"), "KEY=VALUE"),
         (("evaluate", "/no/run/dir"), "not a run directory"),
-        (("predict", "/no/run/dir"), "not a run directory"),
+        (("predict", "/no/run/dir"), "does not exist"),
     ],
 )
 def test_bad_input_in_the_cli_is_one_clear_line_and_exit_2(

@@ -81,12 +81,17 @@ def _registry(registry: Any) -> Any:
     return get_registry()
 
 
-def build_parts(spec: Mapping[str, Any], registry: Any = None) -> tuple[Any, Any]:
+def build_parts(
+    spec: Mapping[str, Any], registry: Any = None, *, model_too: bool = True
+) -> tuple[Any, Any]:
     """Build ``(model, data)`` from a run spec: the dataset first, so the model's sizes come
-    from the data (``input_size``, ``output_size``, ``output``) unless the spec sets them."""
+    from the data (``input_size``, ``output_size``, ``output``) unless the spec sets them.
+    ``model_too=False`` builds the data alone (the model is None)."""
     registry = _registry(registry)
     data_name, data_config = resolve_part(spec["dataset"], "dataset")  # type: ignore[misc]
     data = registry.create("dataset", data_name, **data_config)
+    if not model_too:
+        return None, data
     model_name, model_config = resolve_part(spec["model"], "model")  # type: ignore[misc]
     if model_name == "hybrid":
         config = {"input_size": data.input_size, **model_config}

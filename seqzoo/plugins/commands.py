@@ -146,17 +146,16 @@ def predict(
 ) -> None:
     """Forecast STEPS values past the end of the data (or of --input) with a run's model."""
     from seqzoo.core.predict import forecast
-    from seqzoo.core.workflow import load_run
 
-    run = load_run(target)
-    preprocessing = run.data.preprocessing
+    model, preprocessing, data = _load_target(target)
     if input_csv:
         history = _read_history(input_csv, preprocessing.feature_names)
     else:
-        if run.data.series is None:
-            raise ConfigError(f"dataset of {target!r} is not a series; pass --input CSV")
-        history = run.data.series
-    values = forecast(run.model, preprocessing, history, steps)
+        series = data().series if data is not None else None
+        if series is None:
+            raise ConfigError(f"{target!r} has no series of its own to continue; pass --input CSV")
+        history = series
+    values = forecast(model, preprocessing, history, steps)
     names = preprocessing.target_names or ["value"]
     lines = ["step," + ",".join(names)]
     lines += [f"{i + 1}," + ",".join(f"{v:.6g}" for v in row) for i, row in enumerate(values)]
@@ -180,14 +179,43 @@ def predict(
 def generate(target: str, prompt: str, length: int, temperature: float, seed: int | None) -> None:
     """Continue PROMPT with a language model."""
     from seqzoo.core.predict import generate_text
-    from seqzoo.core.workflow import load_run
 
-    run = load_run(target)
-    tokenizer = run.data.preprocessing.tokenizer
-    if tokenizer is None:
+    model, preprocessing, _ = _load_target(target)
+    if preprocessing is None or preprocessing.tokenizer is None:
         raise ConfigError(f"{target!r} is not a language model (it has no tokenizer)")
-    text = generate_text(run.model, tokenizer, prompt, length, temperature=temperature, seed=seed)
+    text = generate_text(
+        model, preprocessing.tokenizer, prompt, length, temperature=temperature, seed=seed
+    )
     click.echo(text)
+
+
+def _load_target(target: str) -> tuple[Any, Any, Any]:
+    """A run directory, a saved model directory, a zoo name or a Hub repo id ->
+    ``(model, preprocessing, data)`` where ``data()`` rebuilds its dataset (or is None)."""
+    from seqzoo.core.workflow import RUN_FILE, build_parts, load_run
+
+    path = Path(target)
+    if (path / RUN_FILE).is_file():
+        run = load_run(path)
+        return run.model, run.data.preprocessing, lambda: run.data
+    if path.exists() and not (path / "config.json").is_file():
+        raise ConfigError(
+            f"{target!r} is not a run directory (no {RUN_FILE}) nor a saved model (no config.json)"
+        )
+    if not path.exists() and (target.startswith((".", "/", "~")) or target.count("/") > 1):
+        raise ConfigError(f"{target!r} does not exist: give a run directory or a zoo name")
+    from seqzoo.zoo.pretrained import from_pretrained
+
+    model = from_pretrained(target)
+    dataset = (getattr(model, "pretrained_config", None) or {}).get("dataset")
+
+    def data() -> Any:
+        if not dataset:
+            return None
+        _, rebuilt = build_parts({"dataset": dataset, "model": None}, None, model_too=False)
+        return rebuilt
+
+    return model, getattr(model, "preprocessing", None), data
 
 
 def _read_history(path: str, columns: list[str]) -> Any:
