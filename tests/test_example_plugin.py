@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, run_seqzoo
+from conftest import run_seqzoo
 
 from seqzoo.core.compose import compose
 from seqzoo.core.registry import Registry
 
-EXAMPLE = REPO / "examples" / "seqzoo-tcn"
 
-
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``pip install`` the example into a fresh target folder (no network: no build isolation,
-    no dependencies; seqzoo and torch come from the running environment)."""
-    target = tmp_path_factory.mktemp("site")
-    build = tmp_path_factory.mktemp("build")
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-            "--no-build-isolation", "--no-index", "--target", str(target), str(EXAMPLE),
-        ],
-        capture_output=True, text=True, timeout=300, cwd=build,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert list(target.glob("seqzoo_tcn-0.2.0.dist-info/entry_points.txt"))
-    return target
+@pytest.fixture
+def installed(example_plugin_site: Path) -> Path:
+    """The example installed with ``pip install --target`` (see conftest.py)."""
+    assert list(example_plugin_site.glob("seqzoo_tcn-0.2.0.dist-info/entry_points.txt"))
+    return example_plugin_site
 
 
 def test_the_installed_plugin_is_listed_with_its_distribution(installed: Path) -> None:
