@@ -96,10 +96,12 @@ def generate_text(
     state, logits = None, None
     for token in ids:  # read the prompt, carrying the state
         logits, state = model.step(torch.tensor([token], device=device), state)
+    unknown = tokenizer.token_to_id("[UNK]")
+    never = [PAD_ID] if unknown is None else [PAD_ID, unknown]
     produced: list[int] = []
     for _ in range(length):
         logits = logits.clone()
-        logits[..., PAD_ID] = -torch.inf  # padding is not text: never sample it
+        logits[..., never] = -torch.inf  # padding and "unknown" are not text: never sample them
         if temperature == 0:
             token = int(logits.argmax(dim=-1))
         else:

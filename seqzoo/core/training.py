@@ -70,17 +70,21 @@ CHECKPOINT_FILES = ("model.safetensors", "optimizer.pt", "schedule.pt", "trainer
 
 class NonFiniteLossError(SeqzooError, FloatingPointError):
     """The loss became NaN or infinite; ``epoch`` and ``batch`` (1-based; ``batch`` is None
-    for the validation loss) locate it. The model holds the last finite weights again."""
+    for the validation loss) locate it. The model holds the weights it had at the end of the
+    last finite epoch again (the initial weights when the first epoch diverged): losses are
+    checked once per epoch, so the hot loop never waits on the device."""
 
     def __init__(self, epoch: int, batch: int | None, loss: float, *, saved: str = "") -> None:
         self.epoch, self.batch, self.loss = epoch, batch, loss
         where = (
             f"epoch {epoch}, batch {batch}" if batch is not None else f"epoch {epoch} (validation)"
         )
+        restored = f"the end of epoch {epoch - 1}" if epoch > 1 else "the start of training"
         super().__init__(
-            f"the loss became {loss} at {where}; the model's weights were restored to the last "
-            f"finite ones{saved}. Try a lower learning rate (e.g. 10x lower), scaling the inputs "
-            "(standardize features and targets), or gradient clipping (--clip 1.0)"
+            f"the loss became {loss} at {where}; the model's weights were restored to those of "
+            f"{restored}{saved}. Try a lower learning rate (e.g. 10x lower), scaling the inputs "
+            "(standardize features and targets), or gradient clipping (clip=1.0; --clip 1.0 on "
+            "the command line)"
         )
 
 
