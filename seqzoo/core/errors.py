@@ -37,7 +37,8 @@ class UnknownNameError(SeqzooError, KeyError):
         if self.suggestions:
             message += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
         elif self.known:
-            message += f"; run `seqzoo list {kind}s` to see the {len(self.known)} registered"
+            listing = "seqzoo zoo list" if kind == "zoo" else f"seqzoo list {kind}s"
+            message += f"; run `{listing}` to see the {len(self.known)} registered"
         else:
             message += f"; no {kind}s are registered (check `seqzoo plugins`)"
         super().__init__(message)

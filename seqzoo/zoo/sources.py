@@ -1,6 +1,8 @@
 """Where a pretrained model's files are: a local directory, a zoo entry (registered by a
 plugin: a directory, bundled weights or a Hub repo, with the sha256 of its files) or a Hub
-repository downloaded into the standard cache."""
+repository downloaded into the standard cache. A Hub repo id that a zoo entry bundles (its
+``repo_id`` metadata), asked for without a revision, loads the bundled copy: offline, checked.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +31,21 @@ def _zoo_target(spec: Any, where: str) -> str:
     if not isinstance(target, (str, os.PathLike)):
         raise WeightsError(f"{where} gives {target!r}, not a directory path or a Hub repo id")
     return os.fspath(target)
+
+
+def _bundled_copy(repo_id: str, registry: Any) -> tuple[Path, dict[str, str], str] | None:
+    """A zoo entry whose ``repo_id`` metadata is ``repo_id`` and whose files are a local
+    directory (weights bundled with a package): load those, offline, with its checksums. Only
+    for the entry's own revision: a caller naming a revision wants the Hub's."""
+    for spec in registry.list("zoo"):
+        if spec.metadata.get("repo_id") != repo_id:
+            continue
+        where = f"zoo entry {spec.name!r} ({spec.plugin.label})"
+        target = Path(_zoo_target(spec, where)).expanduser()
+        if target.is_dir():
+            expected = dict(spec.metadata.get("files") or {})
+            return target, expected, f"{where}, the bundled copy of {repo_id!r} at {str(target)!r}"
+    return None
 
 
 def locate(
@@ -85,6 +102,10 @@ def locate(
 
     if is_repo_id(text):
         repo_id, revision_used = parse_repo_id(text, revision)
+        if revision_used is None:
+            bundled = _bundled_copy(repo_id, registry)
+            if bundled is not None:
+                return bundled
         path = download(
             repo_id, revision_used, local_files_only=local_files_only, cache_dir=cache_dir
         )

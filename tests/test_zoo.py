@@ -1,0 +1,274 @@
+"""The bundled zoo: the catalogue, offline loading with checksums, reference outputs, honest
+metrics, the ``seqzoo zoo`` / ``seqzoo export`` commands, and a deterministic rebuild."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from conftest import REPO, run_seqzoo
+from safetensors.torch import load_file
+
+import seqzoo.plugins.models
+import seqzoo.zoo.sources
+from seqzoo.core.errors import WeightsError
+from seqzoo.core.hookspecs import hookimpl
+from seqzoo.core.registry import Registry
+from seqzoo.zoo import catalogue, from_pretrained
+from seqzoo.zoo.build import RECIPES, REFERENCE_NAME, build_zoo
+from seqzoo.zoo.hub import file_sha256
+
+ENTRIES: dict[str, dict[str, Any]] = catalogue.read_catalogue()["entries"]
+NAMES = sorted(ENTRIES)
+BUILTIN_ARCHITECTURES = {"linear", "rnn", "gru", "lstm", "conv-recurrent", "embedding-lstm"}
+OFFLINE = {"HF_HUB_OFFLINE": "1"}
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """HF_HUB_OFFLINE=1, and any Hub download recorded and refused: the zoo needs none."""
+    calls: list[tuple[Any, ...]] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> Path:
+        calls.append(args)
+        raise WeightsError(f"test: no Hub access allowed, asked for {args}")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(seqzoo.zoo.sources, "download", refuse)
+    return calls
+
+
+def test_the_catalogue_holds_every_recipe_and_every_built_in_architecture() -> None:
+    assert sorted(RECIPES) == NAMES
+    assert {entry["architecture"] for entry in ENTRIES.values()} >= BUILTIN_ARCHITECTURES
+    for name, entry in ENTRIES.items():
+        assert entry["repo_id"] == f"seqzoo/{name}"
+        assert entry["dataset"]["name"] == RECIPES[name]["dataset"]["name"]
+        assert entry["training"]["command"] == f"seqzoo zoo build {name}"
+
+
+def test_the_plugin_registers_each_entry_with_its_bundled_directory() -> None:
+    registry = Registry([catalogue], entry_points=False)
+    assert registry.names("zoo") == NAMES
+    for spec in registry.list("zoo"):
+        assert Path(spec.factory) == catalogue.MODELS_DIR / spec.name
+        assert Path(spec.factory).is_dir()
+        assert set(catalogue.METADATA_KEYS) <= set(spec.metadata)
+        assert spec.metadata["files"] == ENTRIES[spec.name]["files"]
+        assert spec.description == ENTRIES[spec.name]["description"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_entry_loads_offline_and_reproduces_its_reference_outputs(
+    name: str, offline: list[tuple[Any, ...]]
+) -> None:
+    reference = load_file(str(catalogue.MODELS_DIR / name / REFERENCE_NAME))
+    for source in (name, f"seqzoo/{name}"):  # the zoo name, and the repo id it bundles
+        model = from_pretrained(source, device="cpu")
+        assert not model.training and model.registry_name == ENTRIES[name]["architecture"]
+        with torch.no_grad():
+            output = model(reference["input"])
+        torch.testing.assert_close(output, reference["output"], rtol=1e-6, atol=1e-6)
+    assert offline == []  # nothing was asked of the Hub
+
+
+def test_a_repo_id_with_a_revision_goes_to_the_hub(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = shutil.copytree(catalogue.MODELS_DIR / "lstm-sunspots", tmp_path / "snapshot")
+    calls: list[tuple[Any, ...]] = []
+
+    def fake_download(repo_id: str, revision: str | None, **kwargs: Any) -> Path:
+        calls.append((repo_id, revision))
+        return copy
+
+    monkeypatch.setattr(seqzoo.zoo.sources, "download", fake_download)
+    from_pretrained("seqzoo/lstm-sunspots", revision="v2", device="cpu")
+    from_pretrained("seqzoo/lstm-sunspots@v3", device="cpu")
+    assert calls == [("seqzoo/lstm-sunspots", "v2"), ("seqzoo/lstm-sunspots", "v3")]
+
+
+def test_the_catalogue_checksums_and_sizes_match_the_bundled_files() -> None:
+    for name, entry in ENTRIES.items():
+        directory = catalogue.MODELS_DIR / name
+        present = sorted(p.name for p in directory.iterdir())
+        assert present == sorted(entry["files"]), name  # no file unaccounted for
+        for file, digest in entry["files"].items():
+            assert file_sha256(directory / file) == digest, f"{name}/{file}"
+        assert entry["size_bytes"] == sum((directory / f).stat().st_size for f in present)
+
+
+class _TestZoo:
+    """A zoo plugin with one entry: a copy of a bundled directory, the catalogue's checksums."""
+
+    SEQZOO_HOOK_API = 1
+
+    def __init__(self, name: str, root: Path) -> None:
+        self.name, self.root = name, root
+
+    @hookimpl
+    def register_zoo(self, register: Any) -> None:
+        factory, keywords = catalogue.registration(self.name, ENTRIES[self.name], self.root)
+        register(self.name, factory, **keywords)
+
+
+@pytest.mark.parametrize("file", ["model.safetensors", "README.md", REFERENCE_NAME])
+def test_one_flipped_byte_in_a_zoo_file_is_a_checksum_error_naming_it(
+    file: str, tmp_path: Path
+) -> None:
+    name = "lstm-sunspots"
+    copy = shutil.copytree(catalogue.MODELS_DIR / name, tmp_path / "models" / name)
+    registry = Registry([seqzoo.plugins.models, _TestZoo(name, tmp_path)], entry_points=False)
+    assert from_pretrained(name, device="cpu", registry=registry) is not None  # intact: loads
+    data = bytearray((copy / file).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (copy / file).write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match=f"checksum mismatch for {re.escape(file)}") as error:
+        from_pretrained(name, device="cpu", registry=registry)
+    assert "the zoo catalogue records sha256" in str(error.value)
+
+
+def test_every_model_beats_its_naive_baseline_on_the_test_split() -> None:
+    for name, entry in ENTRIES.items():
+        metrics = entry["metrics"]
+        key, model, baselines = metrics["headline"], metrics["model"], metrics["baselines"]
+        assert metrics["classical"]["name"] in baselines, name
+        if entry["task"] == "forecast":
+            assert key == "mae"
+            assert model["mae"] < baselines["persistence"]["mae"], name
+            assert ("seasonal_naive" in baselines) == (name != "rnn-nile")  # nile: no season
+            assert re.match(r"arima\(\d,\d,\d\)|ets", metrics["classical"]["name"])
+        elif entry["task"] == "regression":
+            assert model["mae"] < baselines["mean"]["mae"], name
+        else:
+            assert key == "bpc" and model["bpc"] < baselines["unigram"]["bpc"], name
+
+
+def test_the_whole_zoo_is_small() -> None:
+    files = [p for p in catalogue.ZOO_ROOT.joinpath("models").rglob("*") if p.is_file()]
+    total = sum(p.stat().st_size for p in files) + catalogue.CATALOGUE_PATH.stat().st_size
+    assert 0 < total < 20 * 1024 * 1024
+
+
+def _numbers(value: Any) -> Any:
+    """Every number of a nested metrics record as pytest.approx (cards print 4 digits)."""
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, float):
+        return pytest.approx(value, rel=1e-4, abs=1e-9)
+    return value
+
+
+def test_rebuilding_entries_reproduces_the_catalogue_numbers(tmp_path: Path) -> None:
+    names = ["linear-diabetes", "rnn-nile"]  # the quick ones: a few seconds each
+    built = build_zoo(names, out=tmp_path)
+    rebuilt = catalogue.read_catalogue(tmp_path / "catalogue.json")["entries"]
+    assert sorted(rebuilt) == names
+    for name in names:
+        # the card's numbers, to the digits a card prints; file hashes are bit-for-bit only on
+        # the same CPU and library versions (the catalogue records those), so they are not
+        # compared here
+        assert built[name]["metrics"] == _numbers(ENTRIES[name]["metrics"])
+        assert rebuilt[name]["reference"]["shapes"] == ENTRIES[name]["reference"]["shapes"]
+
+
+def test_zoo_list_shows_a_table_and_json() -> None:
+    table = run_seqzoo("zoo", "list", env=OFFLINE)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "ARCHITECTURE", "TASK", "DATA", "SIZE", "TEST", "METRIC"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert sorted(rows) == NAMES
+    assert "lstm  " in rows["lstm-sunspots"] and "sunspots" in rows["lstm-sunspots"]
+    assert "mae " in rows["lstm-sunspots"] and "(persistence " in rows["lstm-sunspots"]
+    assert "bpc " in rows["charlstm-pydoc"] and "kB" in rows["charlstm-pydoc"]
+    records = json.loads(run_seqzoo("zoo", "list", "--json", env=OFFLINE).stdout)
+    by_name = {r["name"]: r for r in records}
+    assert sorted(by_name) == NAMES
+    assert by_name["gru-co2"]["metrics"] == ENTRIES["gru-co2"]["metrics"]
+
+
+def test_zoo_info_prints_the_card() -> None:
+    result = run_seqzoo("zoo", "info", "lstm-sunspots", env=OFFLINE)
+    assert result.returncode == 0, result.stderr
+    card = result.stdout
+    assert card.startswith("---\n") and "# lstm-sunspots" in card
+    assert "seqzoo zoo build lstm-sunspots" in card
+    assert "| persistence |" in card and "| arima(9,0,0) |" in card
+    assert 'seqzoo.from_pretrained("seqzoo/lstm-sunspots")' in card
+    missing = run_seqzoo("zoo", "info", "lstm-sunspot", env=OFFLINE)
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("error: ") and "'lstm-sunspots'" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_zoo_download_of_a_bundled_entry_prints_its_path() -> None:
+    for target in ("gru-co2", "seqzoo/gru-co2"):
+        result = run_seqzoo("zoo", "download", target, env=OFFLINE)
+        assert result.returncode == 0, result.stderr
+        assert "bundled" in result.stdout
+        assert result.stdout.strip().endswith(str(catalogue.MODELS_DIR / "gru-co2"))
+
+
+def test_zoo_push_dry_run_prints_the_plan() -> None:
+    result = run_seqzoo("zoo", "push", "rnn-nile", "someone/rnn-nile", "--dry-run", env=OFFLINE)
+    assert result.returncode == 0, result.stderr
+    assert "would push 4 files" in result.stdout and "someone/rnn-nile" in result.stdout
+    for file in ENTRIES["rnn-nile"]["files"]:
+        assert f"- {file}" in result.stdout
+    unknown = run_seqzoo("zoo", "build", "rnn-nil", env=OFFLINE)
+    assert unknown.returncode == 2 and "did you mean 'rnn-nile'" in unknown.stderr
+
+
+def test_export_verifies_the_onnx_step_against_pytorch(tmp_path: Path) -> None:
+    target = tmp_path / "lstm-sunspots.onnx"
+    result = run_seqzoo("export", "lstm-sunspots", str(target), "--verify", env=OFFLINE)
+    assert result.returncode == 0, result.stderr
+    assert target.is_file()
+    found = re.search(r"max \|onnx - torch\| over 20 steps = (\S+)", result.stdout)
+    assert found is not None, result.stdout
+    assert float(found.group(1)) <= 1e-5
+
+
+def test_listing_the_zoo_imports_no_torch() -> None:
+    code = (
+        "import sys\n"
+        "from seqzoo.core.api import get_registry\n"
+        "import seqzoo.zoo.commands\n"
+        "assert get_registry().names('zoo')\n"
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_zoo_push_then_download_a_revision_through_a_local_hub(
+    hub: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`zoo push` sends a bundled entry in one commit; `zoo download --revision` fetches that
+    revision from the Hub (the bundled copy answers only when no revision is asked for)."""
+    directory = catalogue.MODELS_DIR / "rnn-nile"
+    env = {"HF_TOKEN": "hf_test_token"}
+    pushed = run_seqzoo("zoo", "push", "rnn-nile", "seqzoo/rnn-nile", "--revision", "v2", env=env)
+    assert pushed.returncode == 0, pushed.stderr
+    (commit,) = hub.commits
+    assert (commit.repo_id, commit.revision) == ("seqzoo/rnn-nile", "v2")
+    assert commit.files == {p.name: p.read_bytes() for p in directory.iterdir()}
+    assert commit.sha in pushed.stdout
+
+    got = run_seqzoo("zoo", "download", "rnn-nile", "--revision", "v2")
+    assert got.returncode == 0, got.stderr
+    snapshot = Path(got.stdout.strip())
+    assert snapshot.is_dir() and directory not in snapshot.parents
+    for name in ("config.json", "model.safetensors", "README.md"):
+        assert (snapshot / name).read_bytes() == (directory / name).read_bytes()
