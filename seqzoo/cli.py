@@ -7,6 +7,7 @@ Listing commands import no torch: they read registry records only.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -161,3 +162,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug, not bad input: say so briefly, keep the trace on demand
+        if os.environ.get("SEQZOO_DEBUG"):
+            raise
+        click.echo(
+            f"error: internal error: {type(exc).__name__}: {exc} (set SEQZOO_DEBUG=1 for the "
+            "traceback, and please report it)",
+            err=True,
+        )
+        sys.exit(1)

@@ -170,9 +170,7 @@ def test_predict_writes_n_future_values_in_raw_units_and_a_png(sunspots_run: Pat
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the same forecast through the API, in raw units
     run = load_run(sunspots_run)
-    forecast = predict_forecast(
-        run.model, run.data.preprocessing, run.data.series, steps=7
-    )
+    forecast = predict_forecast(run.model, run.data.preprocessing, run.data.series, steps=7)
     assert forecast[:, 0].tolist() == pytest.approx(values, abs=1e-3)
 
 

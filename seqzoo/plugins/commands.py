@@ -148,10 +148,16 @@ def predict(
     from seqzoo.core.predict import forecast
 
     model, preprocessing, data = _load_target(target)
+    if preprocessing is None or preprocessing.window is None:
+        raise ConfigError(
+            f"{target!r} was not trained on windows of a series, so it cannot forecast; "
+            "`seqzoo predict` takes a forecasting run or zoo model (see `seqzoo zoo list`)"
+        )
     if input_csv:
         history = _read_history(input_csv, preprocessing.feature_names)
     else:
-        series = data().series if data is not None else None
+        rebuilt = data() if data is not None else None
+        series = rebuilt.series if rebuilt is not None else None
         if series is None:
             raise ConfigError(f"{target!r} has no series of its own to continue; pass --input CSV")
         history = series

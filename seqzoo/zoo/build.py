@@ -385,6 +385,7 @@ def build_entry(
             preprocessing=data.preprocessing,
             task=data.task,
             card=card,
+            dataset=recipe["dataset"],
             registry=registry,
         )
         # the reference comes from the saved files, loaded back: what from_pretrained gives

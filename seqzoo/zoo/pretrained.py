@@ -145,6 +145,7 @@ def save_pretrained(
     preprocessing: Any = None,
     task: str | None = None,
     card: Mapping[str, Any] | None = None,
+    dataset: Mapping[str, Any] | None = None,
     registry: Any = None,
 ) -> Path:
     """Save ``model`` as a loadable directory: config.json, model.safetensors, tokenizer.json
@@ -154,7 +155,8 @@ def save_pretrained(
     ``registry_name``). ``preprocessing`` and ``task`` default to those of a model loaded with
     :func:`from_pretrained`. ``card`` may hold ``description``, ``dataset``, ``metrics``,
     ``baselines`` (name -> metrics), ``training`` (``command``, ``epochs``, ...), ``license``
-    and ``repo_id``. Everything is written to a temporary directory beside the target first,
+    and ``repo_id``. ``dataset`` (``{"name": ..., **config}``) records the registered dataset it
+    was trained on, so ``seqzoo predict`` can continue that series. Everything is written to a temporary directory beside the target first,
     so a crash never leaves a half-written model. Returns the directory.
     """
     from safetensors.torch import save_model
@@ -167,6 +169,8 @@ def save_pretrained(
         preprocessing = getattr(model, "preprocessing", None)
     if task is None:
         task = (getattr(model, "pretrained_config", None) or {}).get("task")
+    if dataset is None:
+        dataset = (getattr(model, "pretrained_config", None) or {}).get("dataset")
     if preprocessing is not None and not hasattr(preprocessing, "to_dict"):
         raise ConfigError(
             "preprocessing must be a seqzoo Preprocessing (with to_dict)", field="preprocessing"
@@ -199,6 +203,7 @@ def save_pretrained(
             "config": config,
             "task": task,
             "preprocessing": preprocessing_dict,
+            "dataset": dict(dataset) if dataset else None,
             "files": files,
         }
         _write_text(staging / CONFIG_NAME, json.dumps(document, indent=2) + "\n")
