@@ -81,11 +81,18 @@ class Split:
             lengths = self.lengths[index] if self.lengths is not None else None
             yield self.inputs[index], self.targets[index], lengths
 
-    def to(self, device: torch.device | str) -> Split:
-        """This split on ``device`` (one copy of each tensor, not per batch)."""
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Split:
+        """This split on ``device`` (one copy of each tensor, not per batch); floating inputs
+        and targets are cast to ``dtype`` when given (a model's parameter dtype)."""
+
+        def move(t: Tensor) -> Tensor:
+            if dtype is not None and t.is_floating_point():
+                return t.to(device=device, dtype=dtype)
+            return t.to(device)
+
         return Split(
-            self.inputs.to(device),
-            self.targets.to(device),
+            move(self.inputs),
+            move(self.targets),
             self.lengths.to(device) if self.lengths is not None else None,
         )
 

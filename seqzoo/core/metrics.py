@@ -138,11 +138,13 @@ def predict_split(
     was_training = model.training
     model.eval()
     forward, loss_fn = forward_fn(model), loss_for(task)
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    reference = next(iter(model.parameters()), None)
+    device = reference.device if reference is not None else torch.device("cpu")
+    dtype = reference.dtype if reference is not None else None
     outputs: list[Tensor] = []
     total, count = torch.zeros((), dtype=torch.float64, device=device), 0
     try:
-        for inputs, targets, lengths in split.to(device).batches(batch_size):
+        for inputs, targets, lengths in split.to(device, dtype).batches(batch_size):
             y = forward(inputs, lengths)
             if task in ("forecast", "regression") and y.dim() == 3 == targets.dim() + 1:
                 y = y[:, -1]  # a many-to-many model (e.g. trained with tbptt): its last step

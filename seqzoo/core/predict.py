@@ -61,7 +61,10 @@ def forecast(model: Any, preprocessing: Any, history: np.ndarray, steps: int) ->
     remaining = steps
     while remaining > 0:
         x = torch.as_tensor(scaled[-window:], dtype=parameter.dtype, device=parameter.device)
-        y = model(x.unsqueeze(0)).reshape(horizon, targets).cpu().numpy().astype(np.float64)
+        y = model(x.unsqueeze(0))
+        if y.dim() == 3:  # a many-to-many model: its output at the window's last step
+            y = y[:, -1]
+        y = y.reshape(horizon, targets).float().cpu().numpy().astype(np.float64)
         take = y[: min(horizon, remaining)]
         produced.append(take)
         remaining -= len(take)

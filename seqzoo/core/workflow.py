@@ -146,28 +146,28 @@ def train(
 
         torch.manual_seed(int(trainer_config.get("seed", 0) or 0))
     net, data = build_parts(spec, registry)
-    if directory is not None:
-        directory.mkdir(parents=True, exist_ok=True)
-        from seqzoo import __version__
-
-        write_json_atomic(directory / RUN_FILE, {**spec, "seqzoo_version": __version__})
-
     optimizer_name, optimizer_config = resolve_part(spec["optimizer"], "optimizer")  # type: ignore[misc]
-    torch_optimizer = registry.create(
-        "optimizer", optimizer_name, params=net.parameters(), **optimizer_config
+    torch_optimizer = _build(
+        registry, "optimizer", optimizer_name, params=net.parameters(), **optimizer_config
     )
     torch_schedule = None
     if spec.get("schedule"):
         schedule_name, schedule_config = resolve_part(spec["schedule"], "schedule")  # type: ignore[misc]
-        torch_schedule = registry.create(
-            "schedule", schedule_name, optimizer=torch_optimizer, **schedule_config
+        torch_schedule = _build(
+            registry, "schedule", schedule_name, optimizer=torch_optimizer, **schedule_config
         )
+    _check_output_shape(net, data, trainer_name)
     fitter = registry.create(
         "trainer",
         trainer_name,
         run_dir=str(directory) if directory is not None else None,
         **trainer_config,
     )
+    if directory is not None:  # only once every part is known to fit
+        directory.mkdir(parents=True, exist_ok=True)
+        from seqzoo import __version__
+
+        write_json_atomic(directory / RUN_FILE, {**spec, "seqzoo_version": __version__})
     history = fitter.fit(
         net,
         data,
@@ -175,7 +175,64 @@ def train(
         schedule=torch_schedule,
         resume=str(directory) if resume is not None else None,
     )
+    _attach(net, data, spec)
     return Run(model=net, data=data, history=history, spec=spec, directory=directory)
+
+
+def _attach(model: Any, data: Any, spec: Mapping[str, Any]) -> None:
+    """Give a trained model its preprocessing, task and dataset, as ``from_pretrained`` does,
+    so ``save_pretrained(run.model, ...)`` keeps raw units and ``seqzoo predict`` works."""
+    model.preprocessing = data.preprocessing
+    model.pretrained_config = {"task": data.task, "dataset": spec.get("dataset")}
+
+
+def _build(registry: Any, kind: str, name: str, /, **config: Any) -> Any:
+    """Create an optimizer or schedule; torch's own complaints about a value become a
+    :class:`ConfigError` naming the part (``--lr -1``, ``factor=2``, ...)."""
+    try:
+        return registry.create(kind, name, **config)
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{kind} {name!r} rejected its options: {exc}", field=kind) from None
+
+
+def _check_output_shape(model: Any, data: Any, trainer: str) -> None:
+    """Run two training samples through the model before training, so a model whose output
+    does not fit the data's targets fails with both shapes named, not deep in the loss."""
+    import torch
+
+    if trainer != "supervised" or len(data.train) == 0:
+        return
+    inputs, targets, lengths = next(data.train.batches(2))
+    reference = next(iter(model.parameters()), None)
+    if reference is not None and inputs.is_floating_point():
+        inputs = inputs.to(reference.dtype)
+    from .training import model_forward
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            output = model_forward(model, inputs, lengths)
+    finally:
+        model.train(was_training)
+    if data.task in ("classification",):
+        fits = output.dim() == 2 and output.shape[0] == targets.shape[0]
+        wanted = f"(batch, {data.output_size}) class scores"
+    elif data.task == "language-model":
+        fits = output.dim() == 3 and output.shape[:2] == targets.shape
+        wanted = f"(batch, time, {data.output_size}) token scores (output='sequence')"
+    else:
+        fits = tuple(output.shape) == tuple(targets.shape)
+        wanted = f"(batch, {targets.shape[-1]}) (output='last')"
+    if not fits:
+        raise ConfigError(
+            f"the model's output has shape {tuple(output.shape)} for a batch whose targets have "
+            f"shape {tuple(targets.shape)}; a {data.task} model on {data.name!r} must give "
+            f"{wanted}",
+            field="model",
+        )
 
 
 def _as_mapping(resolved: tuple[str, dict[str, Any]] | None) -> dict[str, Any] | None:
@@ -213,6 +270,7 @@ def load_run(
         target = directory / "checkpoints" / "last"
     load_checkpoint(target, model)
     model.eval()
+    _attach(model, data, spec)
     return Run(model=model, data=data, history=None, spec=spec, directory=directory)
 
 

@@ -127,7 +127,7 @@ class Supervised:
         if clip is not None and (isinstance(clip, bool) or not clip > 0):
             raise ConfigError(f"must be a positive number or None, got {clip!r}", field="clip")
         self.clip = None if clip is None else float(clip)
-        self.patience = _integer(patience, "patience", 0, optional=True)
+        self.patience = _integer(patience, "patience", 1, optional=True)
         if not isinstance(monitor, str) or not monitor:
             raise ConfigError(
                 f"must be a column name such as 'val_loss', got {monitor!r}", field="monitor"
@@ -200,8 +200,10 @@ class Supervised:
         """Train ``model`` on ``data``; return the :class:`History` (also written to
         ``run_dir``). ``resume``: a run directory (its ``last`` checkpoint) or a checkpoint
         directory to continue from."""
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        train, validation = (s.to(device) for s in self._prepare(model, data))
+        reference = next(iter(model.parameters()), None)
+        device = reference.device if reference is not None else torch.device("cpu")
+        dtype = reference.dtype if reference is not None else None
+        train, validation = (s.to(device, dtype) for s in self._prepare(model, data))
         if len(train) == 0:
             raise ConfigError(f"dataset {data.name!r} has no training samples")
         monitor, columns = self.monitor, ("train_loss", "val_loss", *VAL_METRICS[data.task])
@@ -222,6 +224,10 @@ class Supervised:
             run.generator,
         )
         maximize = monitor == "val_accuracy"
+        if isinstance(schedule, ReduceLROnPlateau):
+            schedule.mode = "max" if maximize else "min"  # it watches the monitored value
+            schedule._init_is_better(schedule.mode, schedule.threshold, schedule.threshold_mode)
+            schedule.best = schedule.mode_worse
         result = run.history.result
         began, seconds_before = time.perf_counter(), result.seconds
         n_batches = math.ceil(len(train) / self.batch_size)
@@ -324,9 +330,13 @@ class _Run:
         self.run_dir = self.run_dir or source_run
         best_dir = checkpoint_path(source_run, "best") if source_run else None
         if best_dir is not None:  # the best weights so far, to end with (restore_best)
-            load_checkpoint(best_dir, self.model)
+            best_state = load_checkpoint(best_dir, self.model)
             self.best = _snapshot(self.model)
         state = load_checkpoint(source, self.model, self.optimizer, self.schedule)
+        if best_dir is not None and int(best_state.get("epoch", 0)) > int(state.get("epoch", 0)):
+            # resuming an older checkpoint: the run's best/ comes from a later, abandoned
+            # stretch of training; the resumed timeline's best is not on disk
+            self.best = None
         self.good = _snapshot(self.model)
         self.start = int(state.get("epoch", 0))
         if "rng" in state:
@@ -335,6 +345,7 @@ class _Run:
         if "history" in state:
             self.history = History.from_dict(state["history"])
         self.history.result.monitor, self.history.result.run_dir = monitor, _text(self.run_dir)
+        self.history.result.stopped_early, self.history.result.stop_reason = False, ""
         self.counters.update({k: state[k] for k in self.counters if k in state})
 
     def record(self, row: EpochRow, value: float, maximize: bool) -> bool:
@@ -455,6 +466,22 @@ class TBPTT(Supervised):
     def __init__(self, chunk: int = 32, **options: Any) -> None:
         super().__init__(**options)
         self.chunk = _integer(chunk, "chunk", 1)
+
+    def fit(
+        self,
+        model: nn.Module,
+        data: SequenceData,
+        optimizer: torch.optim.Optimizer,
+        schedule: Any = None,
+        resume: str | Path | None = None,
+    ) -> History:
+        if isinstance(optimizer, torch.optim.LBFGS):
+            raise ConfigError(
+                "lbfgs re-evaluates whole batches and cannot step chunk by chunk; use tbptt "
+                "with a first-order optimizer (adam, sgd, ...) or lbfgs with supervised",
+                field="optimizer",
+            )
+        return super().fit(model, data, optimizer, schedule=schedule, resume=resume)
 
     def _prepare(self, model: nn.Module, data: SequenceData) -> tuple[Split, Split]:
         if getattr(model, "output", "sequence") != "sequence":
