@@ -147,27 +147,33 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: errors print one line and exit with status 2."""
     try:
         _registry().add_commands(cli)
-        cli.main(args=argv, prog_name="seqzoo", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="seqzoo", standalone_mode=False)
     except Interrupted as exc:
         click.echo(f"interrupted: {exc}", err=True)
         sys.exit(130)
     except SeqzooError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {_one_line(str(exc))}", err=True)
         sys.exit(2)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
-    except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # a bug, not bad input: say so briefly, keep the trace on demand
         if os.environ.get("SEQZOO_DEBUG"):
             raise
         click.echo(
-            f"error: internal error: {type(exc).__name__}: {exc} (set SEQZOO_DEBUG=1 for the "
+            f"error: internal error: {type(exc).__name__}: {_one_line(str(exc))} (set "
+            "SEQZOO_DEBUG=1 for the "
             "traceback, and please report it)",
             err=True,
         )
         sys.exit(1)
+    if isinstance(code, int) and code:  # a command's ctx.exit(n) comes back as a value
+        sys.exit(code)
+
+
+def _one_line(message: str) -> str:
+    """Messages from torch or a parser may span lines; the CLI prints one."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())

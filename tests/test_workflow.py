@@ -238,3 +238,46 @@ def test_a_csv_dataset_with_bad_values_names_file_and_column(tmp_path: Path) -> 
     assert result.returncode == 2
     assert "series.csv" in result.stderr and "load" in result.stderr
     assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+def test_flag_values_parse_as_numbers_and_bad_parts_write_nothing(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = run_seqzoo(
+        "train", "--model", "rnn", "-M", "hidden_size=4", "--dataset", "nile", "--epochs", "1",
+        "--schedule", "cosine", "-S", "t_max=5", "-S", "eta_min=1e-5", "-T", "clip=1e-3",
+        "--run-dir", str(run_dir), "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    spec = json.loads((run_dir / "run.json").read_text())
+    assert spec["schedule"]["eta_min"] == 1e-5 and spec["trainer"]["clip"] == 1e-3
+    resumed = run_seqzoo("train", "--resume", str(run_dir), "--epochs", "2", "--lr", "0.5")
+    assert resumed.returncode == 2 and "--lr" in resumed.stderr
+    for args, words in (
+        (("-M", "output=sequence"), "output has shape"),
+        (("--lr", "-1"), "rejected its options"),
+        (("-T", "patience=0"), "patience"),
+    ):
+        bad_dir = tmp_path / "bad"
+        bad = run_seqzoo(
+            "train", "--model", "rnn", "--dataset", "nile", "--epochs", "1", *args,
+            "--run-dir", str(bad_dir), "--quiet",
+        )  # fmt: skip
+        assert bad.returncode == 2 and words in bad.stderr, bad.stderr
+        assert not bad_dir.exists()
+
+
+def test_a_trained_model_saves_with_its_preprocessing(tmp_path: Path) -> None:
+    run = seqzoo.train(
+        model={"name": "gru", "hidden_size": 4}, dataset="nile", epochs=1, quiet=True
+    )
+    seqzoo.save_pretrained(run.model, tmp_path / "saved")
+    loaded = seqzoo.from_pretrained(tmp_path / "saved", device="cpu")
+    assert loaded.pretrained_config["task"] == "forecast"
+    assert loaded.pretrained_config["dataset"]["name"] == "nile"
+    history = run.data.series
+    expected = predict_forecast(run.model.eval(), run.data.preprocessing, history, steps=3)
+    again = predict_forecast(loaded, loaded.preprocessing, history, steps=3)
+    assert again.ravel().tolist() == pytest.approx(expected.ravel().tolist())
+    config = loaded.config
+    config["hidden_size"] = 99  # a copy: the model's own record does not change
+    assert loaded.config["hidden_size"] == 4

@@ -115,6 +115,10 @@ class _Builder:
                 f"a layer spec is a mapping with a 'layer' key, got {item!r}", path=where
             )
         name = item["layer"]
+        if not isinstance(name, str) or not name:
+            raise ConfigError(
+                f"'layer' must name a registered layer, got {name!r}", path=where, field="layer"
+            )
         try:
             record = self.registry.get("layer", name)
         except UnknownNameError as exc:
@@ -307,7 +311,10 @@ def read_structured_file(file: Path) -> Any:
     """Parse a ``.yaml``/``.yml``, ``.toml`` or ``.json`` file; a clear error otherwise."""
     if not file.is_file():
         raise ConfigError(f"file {str(file)!r} does not exist")
-    text = file.read_text(encoding="utf-8")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{str(file)!r} is not UTF-8 text ({exc.reason})") from None
     suffix = file.suffix.lower()
     if suffix not in (".yaml", ".yml", ".toml", ".json"):
         raise ConfigError(
@@ -325,8 +332,12 @@ def read_structured_file(file: Path) -> Any:
         import yaml
 
         return yaml.safe_load(text)
-    except Exception as exc:  # the parser's own message says where
-        raise ConfigError(f"cannot parse {str(file)!r}: {exc}") from None
+    except Exception as exc:  # the parser's own message says where, on one line
+        where = getattr(exc, "problem_mark", None)
+        reason = getattr(exc, "problem", None) or str(exc)
+        if where is not None:
+            reason += f" (line {where.line + 1}, column {where.column + 1})"
+        raise ConfigError(f"cannot parse {str(file)!r}: {' '.join(reason.split())}") from None
 
 
 def _plain(value: Any, path: str) -> Any:

@@ -37,8 +37,13 @@ class UnknownNameError(SeqzooError, KeyError):
         if self.suggestions:
             message += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
         elif self.known:
-            listing = "seqzoo zoo list" if kind == "zoo" else f"seqzoo list {kind}s"
-            message += f"; run `{listing}` to see the {len(self.known)} registered"
+            if kind == "kind":
+                message += f"; choose one of {', '.join(self.known)}"
+            else:
+                listing = {"zoo": "seqzoo zoo list", "name": "seqzoo list"}.get(
+                    kind, f"seqzoo list {kind}s"
+                )
+                message += f"; run `{listing}` to see the {len(self.known)} registered"
         else:
             message += f"; no {kind}s are registered (check `seqzoo plugins`)"
         super().__init__(message)

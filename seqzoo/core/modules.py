@@ -11,6 +11,7 @@ or list of states.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -156,12 +157,12 @@ class SequenceModel(SequenceModule):
     @property
     def config(self) -> dict[str, Any]:
         """The constructor arguments: ``create_model(name, **model.config)`` rebuilds it."""
-        return dict(self._config)
+        return copy.deepcopy(self._config)
 
     def _remember_config(self, arguments: dict[str, Any]) -> None:
         """Store constructor arguments (call as ``self._remember_config(locals())``)."""
         self._config = {
-            k: list(v) if isinstance(v, tuple) else v
+            k: list(v) if isinstance(v, tuple) else copy.deepcopy(v)
             for k, v in arguments.items()
             if k not in ("self", "__class__")
         }

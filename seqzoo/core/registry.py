@@ -212,7 +212,7 @@ class Registry:
                     name=name,
                     factory=factory,
                     plugin=info,
-                    description=description.strip().splitlines()[0] if description else "",
+                    description=(description.strip().splitlines() or [""])[0],
                     defaults=dict(defaults or {}),
                     override=override,
                     metadata=extra,
@@ -289,10 +289,12 @@ class Registry:
             try:
                 impl.function(cli=cli)
             except Exception as exc:
-                record = next(p for p in self._plugins if p.info.name == impl.plugin_name)
-                record.error = f"register_commands failed: {_why(exc)}"
+                message = f"plugin {impl.plugin_name!r}: register_commands failed: {_why(exc)}"
+                record = next((p for p in self._plugins if p.info.name == impl.plugin_name), None)
+                if record is not None:
+                    record.error = message
                 if self.strict:
-                    raise PluginError(record.error) from exc
+                    raise PluginError(message) from exc
 
     def __iter__(self) -> Iterator[Spec]:
         for kind in KINDS:

@@ -290,6 +290,12 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None] | bytes | str) -> Path:
     """Write ``path`` all or nothing: ``write(tmp)`` (or the bytes / text given) fills a
     temporary file in the same directory, which is fsync'd and then ``os.replace``'d."""
@@ -308,6 +314,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None] | b
             os.fsync(fd)  # the bytes reach the disk before the name points at them
         finally:
             os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; files follow the umask
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,8 @@ Part = str | Mapping[str, Any] | None
 def resolve_part(part: Part, what: str) -> tuple[str, dict[str, Any]] | None:
     """``"adam"`` or ``{"name": "adam", "lr": 0.01}`` -> ``("adam", {"lr": 0.01})``."""
     if part is None:
+        if what in ("model", "dataset", "optimizer", "trainer"):
+            raise ConfigError(f"{what} is empty; give a registered name", field=what)
         return None
     if isinstance(part, str):
         return part, {}
@@ -123,6 +124,10 @@ def train(
     ``seed``, ``quiet``). ``resume=RUN_DIR`` continues a run from its last checkpoint.
     """
     registry = _registry(registry)
+    reserved = {"model", "dataset", "optimizer", "trainer", "schedule", "run_dir", "resume"}
+    clashing = sorted(reserved & set(options)) + (["registry"] if "registry" in options else [])
+    if clashing:
+        raise ConfigError(f"trainer options may not be named {clashing}", field="trainer")
     if resume is not None:
         directory = Path(resume)
         spec = read_run_spec(directory)
@@ -294,13 +299,6 @@ def load_run_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def write_json_atomic(path: Path, value: Any) -> None:
     """Write JSON through a temporary file and a rename: never a half-written file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(value, file, indent=2)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    from .training import atomic_write
+
+    atomic_write(path, json.dumps(value, indent=2))

@@ -21,18 +21,37 @@ SEQZOO_HOOK_API = 1
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, Any]:
     """``("hidden_size=32", "output=sequence")`` -> ``{"hidden_size": 32, "output": "sequence"}``
     (values parsed as YAML scalars, lists or mappings)."""
-    import yaml
 
     parsed: dict[str, Any] = {}
     for item in values:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise ConfigError(f"{option} takes KEY=VALUE, got {item!r}", field=option)
-        try:
-            parsed[key.strip()] = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            parsed[key.strip()] = raw
+            raise ConfigError(f"takes KEY=VALUE, got {item!r}", field=option)
+        parsed[key.strip()] = _value(raw, option, key.strip())
     return parsed
+
+
+def _value(raw: str, option: str, key: str) -> Any:
+    """A flag value: an int, a float (``1e-5``, ``inf``), else YAML for lists, mappings,
+    booleans and null, else the text itself; always plain JSON."""
+    import json
+
+    import yaml
+
+    for number in (int, float):
+        try:
+            return number(raw)
+        except ValueError:
+            pass
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    try:
+        json.dumps(value)
+    except TypeError:
+        return raw  # e.g. a date: keep the text
+    return value
 
 
 def _merge(part: Any, extra: dict[str, Any]) -> Any:
@@ -40,6 +59,10 @@ def _merge(part: Any, extra: dict[str, Any]) -> Any:
         return part
     if isinstance(part, str):
         return {"name": part, **extra}
+    if not isinstance(part, dict):
+        raise ConfigError(
+            f"cannot add {sorted(extra)} to {part!r}; write them into the run file instead"
+        )
     return {**part, **extra}
 
 
@@ -86,12 +109,32 @@ def train(**flags: Any) -> None:
             raise ConfigError("--schedule-arg needs --schedule", field="schedule")
         arguments["schedule"] = _merge(arguments["schedule"], _pairs(flags["schedule_arg"], "-S"))
     options = _pairs(flags["trainer_arg"], "--trainer-arg")
+    reserved = {"model", "dataset", "optimizer", "trainer", "schedule", "run_dir", "resume"}
+    if reserved & set(options) or "registry" in options:
+        clashing = sorted((reserved | {"registry"}) & set(options))
+        raise ConfigError(
+            f"{clashing} are not trainer options; use the flags of the same name",
+            field="--trainer-arg",
+        )
     for key in ("epochs", "batch_size", "clip", "patience", "seed"):
         if flags[key] is not None:
             options[key] = flags[key]
     if flags["quiet"]:
         options["quiet"] = True
     if flags["resume"]:
+        fixed = [
+            f"--{name.replace('_', '-')}"
+            for name in ("config_file", "model", "model_arg", "dataset", "dataset_arg",
+                         "optimizer", "lr", "schedule", "schedule_arg", "trainer", "run_dir")
+            if flags[name]
+        ]  # fmt: skip
+        if fixed:
+            raise ConfigError(
+                "--resume continues the run as its run.json describes it; only --epochs, "
+                "--batch-size, --clip, --patience, --seed, --quiet and -T apply (got "
+                + ", ".join(fixed).replace("--config-file", "--config")
+                + ")"
+            )
         run = run_training(resume=flags["resume"], **options)
     else:
         arguments.update(options)
@@ -187,8 +230,9 @@ def generate(target: str, prompt: str, length: int, temperature: float, seed: in
     from seqzoo.core.predict import generate_text
 
     model, preprocessing, _ = _load_target(target)
-    if preprocessing is None or preprocessing.tokenizer is None:
-        raise ConfigError(f"{target!r} is not a language model (it has no tokenizer)")
+    task = (getattr(model, "pretrained_config", None) or {}).get("task")
+    if preprocessing is None or preprocessing.tokenizer is None or task != "language-model":
+        raise ConfigError(f"{target!r} is not a language model (its task is {task!r})")
     text = generate_text(
         model, preprocessing.tokenizer, prompt, length, temperature=temperature, seed=seed
     )
@@ -250,14 +294,10 @@ def _read_history(path: str, columns: list[str]) -> Any:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    import os
-    import tempfile
+    from seqzoo.core.training import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w", encoding="utf-8") as file:
-        file.write(text)
-    os.replace(temporary, path)
+    atomic_write(path, text)
 
 
 def _plot_forecast(history: Any, values: Any, names: list[str], path: Path) -> None:
