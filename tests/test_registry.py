@@ -247,6 +247,7 @@ def test_entry_point_plugins_carry_distribution_and_version(make_distribution, m
     assert "toy-data" not in Registry(load_plugins="none").names("dataset")
     assert "lstm" in Registry(load_plugins="none").names("model")
     assert "toy-data" in Registry(load_plugins="seqzoo-toy").names("dataset")
+    assert "toy-data" in Registry(load_plugins=" Seqzoo_Toy ").names("dataset")
     assert "toy-data" in Registry(load_plugins="other,seqzoo_toy_ep").names("dataset")
     monkeypatch.setenv("SEQZOO_LOAD_PLUGINS", "someone-else")
     assert "toy-data" not in Registry().names("dataset")

@@ -235,6 +235,14 @@ def test_export_verifies_the_onnx_step_against_pytorch(tmp_path: Path) -> None:
     found = re.search(r"max \|onnx - torch\| over 20 steps = (\S+)", result.stdout)
     assert found is not None, result.stdout
     assert float(found.group(1)) <= 1e-5
+    # the graph works in model units: the file carries the scalers that map raw values to them
+    from seqzoo.zoo.onnx import read_export_info
+
+    info = read_export_info(target)
+    assert info.task == "forecast"
+    saved = json.loads((catalogue.MODELS_DIR / "lstm-sunspots" / "config.json").read_text())
+    assert info.preprocessing == saved["preprocessing"]
+    assert info.preprocessing["input_scaler"]["scale"][0] > 1  # raw sunspot numbers' spread
 
 
 def test_listing_the_zoo_imports_no_torch() -> None:

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .errors import ConfigError, NotSteppableError, SeqzooError, UnknownNameError
+from .errors import ConfigError, NotSteppableError, SeqzooError, ShapeError, UnknownNameError
 from .modules import Layer, SequenceModel, State, check_ids, check_sequence, check_step
 from .specs import check_arguments
 
@@ -242,6 +242,8 @@ class Hybrid(SequenceModel):
         """Run a chunk step by step from ``state``; output as :meth:`forward` gives it."""
         self._require_causal()
         self._check(x, stepping=False)
+        if x.shape[1] == 0:
+            raise ShapeError("hybrid.forward_stateful needs a chunk of at least one time step")
         outputs = []
         for t in range(x.shape[1]):
             y, state = self.body.step(x[:, t], state)
@@ -256,7 +258,7 @@ class Hybrid(SequenceModel):
         innermost = [
             (p, n) for p, n in blocking if not any(q != p and q.startswith(p) for q, _ in blocking)
         ]
-        where = ", ".join(f"{p} ({n!r})" for p, n in innermost)
+        where = ", ".join(dict.fromkeys(f"{p} ({n!r})" for p, n in innermost))
         raise NotSteppableError(
             f"this hybrid cannot run step by step: {where} is not causal (it reads future "
             "time steps); use the whole-sequence forward, or replace that layer with a causal one"

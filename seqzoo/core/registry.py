@@ -108,7 +108,8 @@ class Registry:
     def _selected(self, info: PluginInfo) -> bool:
         if info.distribution == BUILTIN_DISTRIBUTION or self._selection is None:
             return True
-        return bool({info.name, info.distribution} & self._selection)
+        names = {_normalize(info.name), _normalize(info.distribution or "")}
+        return bool(names & self._selection)
 
     def _load_entry_point(self, entry_point: metadata.EntryPoint) -> None:
         dist = getattr(entry_point, "dist", None)
@@ -143,8 +144,8 @@ class Registry:
                 f"hook API {hookspecs.HOOK_API_VERSION}; install a version of the plugin made "
                 f"for API {hookspecs.HOOK_API_VERSION}",
             )
-        if info.name in self._objects:
-            return self._fail(record, f"{label}: a plugin of this name is already loaded")
+        if info.name in self._objects or self._manager.is_registered(plugin):
+            return self._fail(record, f"{label}: this plugin is already loaded")
         try:
             self._manager.register(plugin, name=info.name)
         except Exception as exc:  # pluggy's validation: bad hook arguments
@@ -312,7 +313,12 @@ def _parse_selection(value: str | None) -> set[str] | None:
         return None
     if value.strip().lower() in ("", "none"):
         return set()
-    return {part.strip() for part in value.split(",") if part.strip()}
+    return {_normalize(part) for part in value.split(",") if part.strip()}
+
+
+def _normalize(name: str) -> str:
+    """Distribution names compare as packaging does: ``Seqzoo_TCN`` is ``seqzoo-tcn``."""
+    return re.sub(r"[-_.]+", "-", name.strip()).lower()
 
 
 def _label(info: PluginInfo) -> str:

@@ -8,6 +8,7 @@ checkpoints, ``metrics.csv``, ``history.json`` and ``loss.png``.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections.abc import Mapping
@@ -98,7 +99,10 @@ def build_parts(
         config = {"input_size": data.input_size, **model_config}
     else:
         record = registry.get("model", model_name)
-        accepted = set(record.defaults) | {"input_size", "vocab_size"}
+        try:  # what the factory takes, whether or not its registration lists defaults
+            accepted = set(inspect.signature(record.load()).parameters)
+        except (TypeError, ValueError):
+            accepted = set(record.defaults) | {"input_size", "vocab_size"}
         suggested = {k: v for k, v in data.model_config().items() if k in accepted}
         config = {**suggested, **model_config}
     model = registry.create("model", model_name, **config)

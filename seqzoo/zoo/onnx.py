@@ -122,6 +122,10 @@ class ExportInfo:
     dynamic_batch: bool
     exporter: str
     opset: int
+    #: the model's preprocessing (``Preprocessing.to_dict()``: scaler means and scales): the
+    #: graph takes and gives model units, so raw values are scaled with these first
+    preprocessing: dict[str, Any] | None = None
+    task: str | None = None
 
     def initial_state(self, batch_size: int | None = None) -> list[Any]:
         """The flat initial state as numpy arrays, from the recorded shapes and fills."""
@@ -141,6 +145,11 @@ def read_export_info(path: str | os.PathLike[str]) -> ExportInfo:
     if data.pop("format", None) != FORMAT:
         raise OnnxError(f"{os.fspath(path)!r} holds no {FORMAT} metadata (not from export_onnx)")
     return ExportInfo(**data)
+
+
+def _preprocessing_of(model: nn.Module) -> dict[str, Any] | None:
+    preprocessing = getattr(model, "preprocessing", None)
+    return preprocessing.to_dict() if hasattr(preprocessing, "to_dict") else None
 
 
 class _StepGraph(nn.Module):
@@ -302,6 +311,8 @@ def export_onnx(
         dynamic_batch=dynamic_batch,
         exporter=str(used),
         opset=next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+        preprocessing=_preprocessing_of(model),
+        task=(getattr(model, "pretrained_config", None) or {}).get("task"),
     )
     meta = proto.metadata_props.add()
     meta.key, meta.value = METADATA_KEY, json.dumps({"format": FORMAT, **dataclasses.asdict(info)})
