@@ -180,7 +180,9 @@ def evaluate(run_dir: str, split: str, as_json: bool) -> None:
 
 @click.command()
 @click.argument("target")
-@click.option("--steps", type=int, default=10, show_default=True, help="Steps to forecast.")
+@click.option(
+    "--steps", type=click.IntRange(min=1), default=10, show_default=True, help="Steps to forecast."
+)
 @click.option("--input", "input_csv", type=click.Path(), help="Forecast past this CSV's end.")
 @click.option("--output", type=click.Path(), help="CSV to write (default: print).")
 @click.option("--plot", type=click.Path(), help="Also draw history and forecast to this PNG.")
@@ -222,7 +224,13 @@ def predict(
 @click.command()
 @click.argument("target")
 @click.option("--prompt", required=True, help="Text to continue.")
-@click.option("--length", type=int, default=200, show_default=True, help="Tokens to generate.")
+@click.option(
+    "--length",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="Tokens to generate.",
+)
 @click.option("--temperature", type=float, default=0.8, show_default=True)
 @click.option("--seed", type=int, help="Seed for repeatable sampling.")
 def generate(target: str, prompt: str, length: int, temperature: float, seed: int | None) -> None:
