@@ -9,7 +9,6 @@ import functools
 from typing import Any
 
 from .registry import Registry
-from .specs import Spec
 
 __all__ = [
     "create_layer",
@@ -74,11 +73,6 @@ def list_trainers(pattern: str = "*") -> list[str]:
 def list_zoo(pattern: str = "*") -> list[str]:
     """Names of the registered pretrained models matching ``pattern``."""
     return _names("zoo", pattern)
-
-
-def model_spec(name: str) -> Spec:
-    """The registry record of the model ``name``."""
-    return get_registry().get("model", name)
 
 
 def create_model(name: str, /, **config: Any) -> Any:

@@ -198,11 +198,11 @@ class Registry:
                     "'-', '_', '.', '/' or '@'"
                 )
             # a zoo entry's factory is a Hub repo id or a directory; other kinds need code
-            if kind == "zoo":
-                factory = os.fspath(factory) if isinstance(factory, os.PathLike) else factory
-            if kind == "zoo" and isinstance(factory, str) and factory:
-                pass
-            elif not callable(factory) and not (isinstance(factory, str) and ":" in factory):
+            if kind == "zoo" and isinstance(factory, os.PathLike):
+                factory = os.fspath(factory)
+            code_like = callable(factory) or (isinstance(factory, str) and ":" in factory)
+            zoo_like = kind == "zoo" and isinstance(factory, str) and bool(factory)
+            if not (code_like or zoo_like):
                 raise ConfigError(
                     f"{kind} {name!r}: factory must be callable or a 'package.module:attr' "
                     f"string, got {factory!r}"

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from seqzoo.core.errors import ConfigError, NotSteppableError
 from seqzoo.core.modules import State
+from seqzoo.core.validate import positive_int, probability
 
 __all__ = ["CELLS", "CausalConv1d", "RecurrentCore"]
 
@@ -39,11 +40,9 @@ class RecurrentCore(nn.Module):
         super().__init__()
         if cell not in CELLS:
             raise ConfigError(f"unknown cell {cell!r}; choose one of {sorted(CELLS)}", field="cell")
-        for name, value in (("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"must be a positive integer, got {value!r}", field=name)
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"must be in [0, 1), got {dropout!r}", field="dropout")
+        positive_int(hidden_size, "hidden_size")
+        positive_int(num_layers, "num_layers")
+        probability(dropout, "dropout")
         kwargs: dict[str, object] = {}
         if cell == "rnn":
             kwargs["nonlinearity"] = nonlinearity
@@ -122,8 +121,7 @@ class CausalConv1d(nn.Module):
             ("kernel_size", kernel_size),
             ("dilation", dilation),
         ):
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"must be a positive integer, got {value!r}", field=name)
+            positive_int(value, name)
         self.causal = causal
         self.receptive = (kernel_size - 1) * dilation  # past inputs the output depends on
         self.conv = nn.Conv1d(

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from seqzoo.core.errors import ConfigError, NotSteppableError
 from seqzoo.core.modules import SequenceModel, State, check_sequence, check_step
-from seqzoo.core.validate import output_mode, positive_int
+from seqzoo.core.validate import boolean, output_mode, positive_int
 from seqzoo.plugins.nn import CausalConv1d, RecurrentCore
 
 __all__ = ["ConvRecurrent"]
@@ -75,8 +75,7 @@ class ConvRecurrent(SequenceModel):
                 f"{len(channels)} channels",
                 field="kernel_sizes",
             )
-        if not isinstance(causal, bool):
-            raise ConfigError(f"must be true or false, got {causal!r}", field="causal")
+        boolean(causal, "causal")
         if style not in STYLES:
             raise ConfigError(f"must be one of {list(STYLES)}, got {style!r}", field="style")
         positive_int(hidden_size, "hidden_size")

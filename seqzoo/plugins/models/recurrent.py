@@ -16,9 +16,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from seqzoo.core.errors import ConfigError, NotSteppableError
+from seqzoo.core.errors import NotSteppableError
 from seqzoo.core.modules import SequenceModel, State, check_sequence, check_step
-from seqzoo.core.validate import output_mode, positive_int
+from seqzoo.core.validate import boolean, output_mode, positive_int
 from seqzoo.plugins.nn import RecurrentCore
 
 __all__ = ["RecurrentModel"]
@@ -47,14 +47,8 @@ class RecurrentModel(SequenceModel):
         self._remember_config(locals())
         self.input_size = positive_int(input_size, "input_size")
         self.output_size = positive_int(output_size, "output_size")
-        # RecurrentCore checks these too, but lets a bool (an int to Python) through
-        positive_int(hidden_size, "hidden_size")
-        positive_int(num_layers, "num_layers")
         self.output = output_mode(output)
-        if not isinstance(bidirectional, bool):
-            raise ConfigError(
-                f"must be true or false, got {bidirectional!r}", field="bidirectional"
-            )
+        boolean(bidirectional, "bidirectional")
         self.causal = not bidirectional  # the backward direction reads the future
         self.core = RecurrentCore(
             cell, input_size, hidden_size, num_layers, bidirectional=bidirectional, dropout=dropout
