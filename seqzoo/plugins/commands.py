@@ -277,28 +277,14 @@ def _load_target(target: str) -> tuple[Any, Any, Any]:
 
 
 def _read_history(path: str, columns: list[str]) -> Any:
+    """The ``columns`` a model was trained on, read from a CSV as ``(rows, columns)`` floats;
+    the CSV dataset's own reader names a missing file, column or bad value."""
     import numpy as np
-    import pandas as pd
 
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"input file {path!r} does not exist")
-    try:
-        frame = pd.read_csv(file)
-    except Exception as exc:
-        raise ConfigError(f"cannot read {path!r} as CSV: {exc}") from None
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ConfigError(
-            f"{path!r} lacks the column(s) {missing} the model was trained on; it has "
-            f"{list(frame.columns)}"
-        )
-    values = frame[columns].apply(pd.to_numeric, errors="coerce")
-    bad = values.isna().any(axis=1)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ConfigError(f"{path!r} row {row + 2}: a non-numeric or missing value in {columns}")
-    return values.to_numpy(dtype=float)
+    from seqzoo.plugins.datasets.files import numeric_column, read_table
+
+    table = read_table(path)
+    return np.stack([numeric_column(table, name, "--input") for name in columns], axis=1)
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
