@@ -6,6 +6,7 @@ The front door::
     seqzoo.list_models("*lstm*")                      # names, from every installed plugin
     model = seqzoo.create_model("lstm", input_size=3)  # an nn.Module
     hybrid = seqzoo.compose(spec, input_size=3)        # a hybrid from registered layers
+    fc = seqzoo.forecast(series, horizon=24)          # zero-shot quantile forecasts
 
 Importing seqzoo is light: torch is imported only when something is built.
 """
@@ -27,6 +28,7 @@ __all__ = [
     "create_layer",
     "create_model",
     "errors",
+    "forecast",
     "from_pretrained",
     "get_registry",
     "hookimpl",
@@ -49,6 +51,7 @@ _LAZY = {
     "Registry": "seqzoo.core.registry",
     "compose": "seqzoo.core.compose",
     "load_spec": "seqzoo.core.compose",
+    "forecast": "seqzoo.zoo.forecast",
     "from_pretrained": "seqzoo.zoo.pretrained",
     "save_pretrained": "seqzoo.zoo.pretrained",
     "push_to_hub": "seqzoo.zoo.hub",
@@ -90,6 +93,7 @@ if TYPE_CHECKING:
     from .core.compose import compose, load_spec
     from .core.registry import Registry
     from .core.workflow import train
+    from .zoo.forecast import forecast
     from .zoo.hub import push_to_hub
     from .zoo.pretrained import from_pretrained, save_pretrained
 

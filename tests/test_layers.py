@@ -387,6 +387,7 @@ EXPECTED_NAMES = {
     *ACTIVATIONS,
     *("linear", "dropout", "layernorm", "embedding", "rnn", "gru", "lstm", "conv1d"),
     *("last", "mean", "max", "residual", "parallel", "bidirectional"),
+    *("patch-embedding", "residual-mlp"),
 }
 BLOCKS = {"residual", "parallel", "bidirectional"}
 # classes registered under several names take the name's variant as a default
@@ -434,8 +435,11 @@ def test_registered_defaults_match_the_constructor(name: str) -> None:
         "embedding": {"num_embeddings": 7, "embedding_dim": 3},
         "conv1d": {"channels": 3},
         **{cell: {"hidden_size": 3} for cell in ("rnn", "gru", "lstm")},
+        "patch-embedding": {"patch_size": 4, "out_features": 3},
+        "residual-mlp": {"out_features": 3},
     }.get(name, {})
-    layer = cls(input_size=F, **defaults, **required)
+    # a patch embedding takes (value, observed) pairs
+    layer = cls(input_size=2 if name == "patch-embedding" else F, **defaults, **required)
     assert isinstance(layer.output_size, int) and layer.output_size > 0
 
 

@@ -4,6 +4,10 @@
 resolves each part through the registry, fits, and returns a :class:`Run`. A run directory
 holds ``run.json`` (every part's name and config, so a run can be rebuilt and resumed),
 checkpoints, ``metrics.csv``, ``history.json`` and ``loss.png``.
+
+``train(init="lstm-sunspots", dataset=...)`` fine-tunes a zoo model instead (its architecture
+and preprocessing carry over; see :mod:`seqzoo.zoo.finetune`): ``run.json`` records it under
+``init`` and the run directory also holds the fine-tuned model (``from_pretrained(run_dir)``).
 """
 
 from __future__ import annotations
@@ -110,7 +114,7 @@ def build_parts(
 
 
 def train(
-    model: Part | list[Any] = "lstm",
+    model: Part | list[Any] = None,
     dataset: Part = "sine",
     optimizer: Part = "adam",
     trainer: Part = "supervised",
@@ -119,6 +123,7 @@ def train(
     run_dir: str | os.PathLike[str] | None = None,
     resume: str | os.PathLike[str] | None = None,
     registry: Any = None,
+    init: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> Run:
     """Train ``model`` on ``dataset``; each part is a registry name or ``{"name": ..., **config}``
@@ -126,17 +131,41 @@ def train(
 
     ``options`` go to the trainer (``epochs``, ``batch_size``, ``clip``, ``patience``,
     ``seed``, ``quiet``). ``resume=RUN_DIR`` continues a run from its last checkpoint.
+
+    ``init`` (a zoo name, ``seqzoo/<name>`` or a saved model directory) starts from that
+    model's weights, config and preprocessing; ``model`` (default ``lstm``, or the init model's
+    architecture) may then only set options that change no weight's shape.
     """
     registry = _registry(registry)
-    reserved = {"model", "dataset", "optimizer", "trainer", "schedule", "run_dir", "resume"}
+    reserved = {"model", "dataset", "optimizer", "trainer", "schedule", "run_dir", "resume", "init"}
     clashing = sorted(reserved & set(options)) + (["registry"] if "registry" in options else [])
     if clashing:
         raise ConfigError(f"trainer options may not be named {clashing}", field="trainer")
+    source = None  # the init model of a new fine-tuning run
     if resume is not None:
+        if init is not None:
+            raise ConfigError("resume continues a run as its run.json describes it; drop init")
         directory = Path(resume)
         spec = read_run_spec(directory)
+        if (spec.get("init") or {}).get("forecaster"):
+            raise ConfigError(
+                f"{str(directory)!r} fine-tuned a zero-shot forecaster, which cannot be resumed; "
+                f"fine-tune it further from there: --init {directory} (init= in Python)"
+            )
         spec["trainer"] = {**spec["trainer"], **options}
     else:
+        if init is not None:
+            from seqzoo.zoo.finetune import load_init, prepare_parts, train_forecaster
+
+            source = load_init(init, registry)
+            if source.forecaster:
+                return train_forecaster(
+                    source, model=model, dataset=dataset, optimizer=optimizer, trainer=trainer,
+                    schedule=schedule, run_dir=run_dir, registry=registry, **options,
+                )  # fmt: skip
+            model, dataset = prepare_parts(source, model, dataset, registry)
+        elif model is None:
+            model = "lstm"
         trainer_name, trainer_config = resolve_part(trainer, "trainer")  # type: ignore[misc]
         spec = {
             "model": _as_mapping(resolve_part(model, "model")),  # type: ignore[arg-type]
@@ -145,6 +174,8 @@ def train(
             "schedule": _as_mapping(resolve_part(schedule, "schedule")),
             "trainer": {"name": trainer_name, **trainer_config, **options},
         }
+        if source is not None:
+            spec["init"] = source.record()
         directory = Path(run_dir) if run_dir is not None else None
 
     trainer_name, trainer_config = resolve_part(spec["trainer"], "trainer")  # type: ignore[misc]
@@ -155,6 +186,10 @@ def train(
 
         torch.manual_seed(int(trainer_config.get("seed", 0) or 0))
     net, data = build_parts(spec, registry)
+    if spec.get("init"):  # the init weights (a resumed run loads its own) and preprocessing
+        from seqzoo.zoo.finetune import start_from_init
+
+        data = start_from_init(net, data, spec["init"], source)
     optimizer_name, optimizer_config = resolve_part(spec["optimizer"], "optimizer")  # type: ignore[misc]
     torch_optimizer = _build(
         registry, "optimizer", optimizer_name, params=net.parameters(), **optimizer_config
@@ -185,6 +220,13 @@ def train(
         resume=str(directory) if resume is not None else None,
     )
     _attach(net, data, spec)
+    if spec.get("init") and directory is not None:  # the run directory is a loadable model too
+        from seqzoo.zoo.finetune import save_finetuned
+
+        save_finetuned(
+            net, directory, spec["init"], dataset=spec.get("dataset"), registry=registry,
+            training={k: v for k, v in trainer_config.items() if k not in ("quiet", "run_dir")},
+        )  # fmt: skip
     return Run(model=net, data=data, history=history, spec=spec, directory=directory)
 
 
@@ -193,6 +235,10 @@ def _attach(model: Any, data: Any, spec: Mapping[str, Any]) -> None:
     so ``save_pretrained(run.model, ...)`` keeps raw units and ``seqzoo predict`` works."""
     model.preprocessing = data.preprocessing
     model.pretrained_config = {"task": data.task, "dataset": spec.get("dataset")}
+    if spec.get("init"):
+        from seqzoo.zoo.finetune import lineage
+
+        model.pretrained_config["fine_tuned_from"] = lineage(spec["init"])
 
 
 def _build(registry: Any, kind: str, name: str, /, **config: Any) -> Any:
@@ -273,7 +319,17 @@ def load_run(
 
     directory = Path(directory)
     spec = read_run_spec(directory)
+    if (spec.get("init") or {}).get("forecaster"):  # no checkpoints: the run dir is the model
+        from seqzoo.zoo.pretrained import load_directory
+
+        _, data = build_parts(spec, _registry(registry), model_too=False)
+        model = load_directory(directory, device="cpu", registry=_registry(registry))
+        return Run(model=model, data=data, history=None, spec=spec, directory=directory)
     model, data = build_parts(spec, _registry(registry))
+    if spec.get("init"):
+        from seqzoo.zoo.finetune import start_from_init
+
+        data = start_from_init(model, data, spec["init"])
     target = directory / "checkpoints" / checkpoint
     if not target.exists() and checkpoint == "best":
         target = directory / "checkpoints" / "last"
@@ -290,7 +346,7 @@ def load_run_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     data = read_structured_file(Path(path))
     if not isinstance(data, Mapping):
         raise ConfigError(f"run file {str(path)!r} must hold a mapping (model, dataset, ...)")
-    known = {"model", "dataset", "optimizer", "trainer", "schedule", "run_dir"}
+    known = {"model", "dataset", "optimizer", "trainer", "schedule", "run_dir", "init"}
     unknown = sorted(set(data) - known - {"options"})
     if unknown:
         raise ConfigError(

@@ -69,6 +69,11 @@ def _merge(part: Any, extra: dict[str, Any]) -> Any:
 @click.command()
 @click.option("--config", "config_file", type=click.Path(), help="A YAML/TOML/JSON run file.")
 @click.option("--model", help="A registered model name (default lstm).")
+@click.option(
+    "--init",
+    help="Fine-tune this zoo model (a zoo name, seqzoo/<name> or a saved model directory); "
+    "its architecture and preprocessing carry over.",
+)
 @click.option("-M", "--model-arg", multiple=True, help="Model config KEY=VALUE (repeatable).")
 @click.option("--dataset", help="A registered dataset name (default sine).")
 @click.option("-D", "--dataset-arg", multiple=True, help="Dataset option KEY=VALUE.")
@@ -94,13 +99,18 @@ def train(**flags: Any) -> None:
     arguments: dict[str, Any] = {}
     if flags["config_file"]:
         arguments = load_run_file(flags["config_file"])
-    for key in ("model", "dataset", "optimizer", "schedule", "trainer"):
+    for key in ("model", "dataset", "optimizer", "schedule", "trainer", "init"):
         if flags[key]:
             arguments[key] = flags[key]
-    arguments.setdefault("model", "lstm")
+    if not arguments.get("init"):  # an init model brings its own architecture
+        arguments.setdefault("model", "lstm")
     arguments.setdefault("dataset", "sine")
     arguments.setdefault("optimizer", "adam")
-    arguments["model"] = _merge(arguments["model"], _pairs(flags["model_arg"], "--model-arg"))
+    model_args = _pairs(flags["model_arg"], "--model-arg")
+    if arguments.get("model") is not None:
+        arguments["model"] = _merge(arguments["model"], model_args)
+    elif model_args:  # options of the init model's config
+        arguments["model"] = model_args
     arguments["dataset"] = _merge(arguments["dataset"], _pairs(flags["dataset_arg"], "-D"))
     if flags["lr"] is not None:
         arguments["optimizer"] = _merge(arguments["optimizer"], {"lr": flags["lr"]})
@@ -109,7 +119,7 @@ def train(**flags: Any) -> None:
             raise ConfigError("--schedule-arg needs --schedule", field="schedule")
         arguments["schedule"] = _merge(arguments["schedule"], _pairs(flags["schedule_arg"], "-S"))
     options = _pairs(flags["trainer_arg"], "--trainer-arg")
-    reserved = {"model", "dataset", "optimizer", "trainer", "schedule", "run_dir", "resume"}
+    reserved = {"model", "dataset", "optimizer", "trainer", "schedule", "run_dir", "resume", "init"}
     if reserved & set(options) or "registry" in options:
         clashing = sorted((reserved | {"registry"}) & set(options))
         raise ConfigError(
@@ -125,7 +135,8 @@ def train(**flags: Any) -> None:
         fixed = [
             f"--{name.replace('_', '-')}"
             for name in ("config_file", "model", "model_arg", "dataset", "dataset_arg",
-                         "optimizer", "lr", "schedule", "schedule_arg", "trainer", "run_dir")
+                         "optimizer", "lr", "schedule", "schedule_arg", "trainer", "run_dir",
+                         "init")
             if flags[name]
         ]  # fmt: skip
         if fixed:
@@ -141,7 +152,9 @@ def train(**flags: Any) -> None:
         if flags["run_dir"]:
             arguments["run_dir"] = flags["run_dir"]
         if not arguments.get("run_dir"):
-            model_name = _name_of(arguments["model"])
+            model_name = _name_of(arguments.get("model"))
+            if arguments.get("init"):  # runs/<init name>-<dataset>-<time>
+                model_name = Path(str(arguments["init"]).split("@")[0].rstrip("/")).name
             data_name = _name_of(arguments["dataset"])
             stamp = time.strftime("%Y%m%d-%H%M%S")
             arguments["run_dir"] = str(Path("runs") / f"{model_name}-{data_name}-{stamp}")
@@ -319,6 +332,8 @@ def _plot_forecast(history: Any, values: Any, names: list[str], path: Path) -> N
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    """Add ``train``, ``evaluate``, ``predict`` and ``generate`` to the ``seqzoo`` command."""
-    for command in (train, evaluate, predict, generate):
+    """Add ``train``, ``evaluate``, ``predict``, ``generate`` and ``forecast`` to ``seqzoo``."""
+    from .forecast_command import forecast
+
+    for command in (train, evaluate, predict, generate, forecast):
         cli.add_command(command)

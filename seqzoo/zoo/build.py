@@ -122,10 +122,13 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 def check_recipe(name: str) -> None:
     """Raise :class:`UnknownNameError` (with suggestions, or the list) unless ``name`` is one."""
-    if name not in RECIPES:
-        error = UnknownNameError("zoo recipe", name, RECIPES)
+    from .zeroshot import ZERO_SHOT_RECIPES
+
+    known = [*RECIPES, *ZERO_SHOT_RECIPES]
+    if name not in known:
+        error = UnknownNameError("zoo recipe", name, known)
         if not error.suggestions:
-            error.args = (f"unknown zoo recipe {name!r}; the recipes: {', '.join(RECIPES)}",)
+            error.args = (f"unknown zoo recipe {name!r}; the recipes: {', '.join(known)}",)
         raise error
 
 
@@ -431,6 +434,9 @@ def build_entry(
 def summary(name: str, entry: dict[str, Any]) -> str:
     """One line: the entry's headline test metric beside its baselines."""
     metrics = entry["metrics"]
+    if not metrics:
+        training = entry.get("training") or {}
+        return f"{name}: trained {training.get('steps')} steps, loss {training.get('final_loss', float('nan')):.4g}"
     key = metrics["headline"]
     others = ", ".join(
         f"{label} {scores[key]:.4g}"
@@ -474,12 +480,19 @@ def build_zoo(
     *,
     registry: Any = None,
     log: Callable[[str], Any] | None = None,
+    work: str | os.PathLike[str] | None = None,
+    steps: int | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Build the recipes ``names`` (all when empty) into ``<out>/models/`` and update
+    """Build the recipes ``names`` (when empty: every per-dataset recipe; the zero-shot ones,
+    which pretrain for an hour or more, only when named) into ``<out>/models/`` and update
     ``<out>/catalogue.json`` (entries not rebuilt are kept); return the built entries.
 
     ``out`` defaults to the package's own zoo folder. ``log`` receives one line per entry.
+    Zero-shot pretraining checkpoints into ``<work>/<name>`` (default ``build/zeroshot``) and
+    resumes from there; ``steps`` overrides their recipe's step count.
     """
+    from .zeroshot import ZERO_SHOT_RECIPES, build_zero_shot_entry
+
     chosen = list(dict.fromkeys(names or RECIPES))
     for name in chosen:
         check_recipe(name)
@@ -488,7 +501,18 @@ def build_zoo(
     built: dict[str, dict[str, Any]] = {}
     for name in chosen:
         began = time.perf_counter()
-        built[name] = build_entry(name, root, seed, registry)
+        if name in ZERO_SHOT_RECIPES:
+            built[name] = build_zero_shot_entry(
+                name,
+                root,
+                seed,
+                registry,
+                work=Path(work or Path("build") / "zeroshot") / name,
+                overrides={"steps": steps} if steps else None,
+                log=log,
+            )
+        else:
+            built[name] = build_entry(name, root, seed, registry)
         # after every entry, so the catalogue always describes the files on disk
         _record(root / "catalogue.json", {name: built[name]})
         if log is not None:

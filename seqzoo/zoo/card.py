@@ -17,6 +17,7 @@ CARD_KEYS = ("description", "dataset", "metrics", "baselines", "training", "lice
 #: seqzoo task -> the Hub's pipeline tag (classification depends on the input kind).
 PIPELINE_TAGS = {
     "forecast": "time-series-forecasting",
+    "zero-shot-forecast": "time-series-forecasting",
     "language-model": "text-generation",
     "regression": "tabular-regression",
 }

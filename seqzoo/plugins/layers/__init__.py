@@ -18,6 +18,7 @@ SEQZOO_HOOK_API = 1
 _BASIC = "seqzoo.plugins.layers.basic"
 _SEQUENCE = "seqzoo.plugins.layers.sequence"
 _BLOCKS = "seqzoo.plugins.layers.blocks"
+_PATCHING = "seqzoo.plugins.layers.patching"
 
 #: Activation names, each a registered layer built by ``basic:Activation(function=name)``.
 ACTIVATION_NAMES: tuple[str, ...] = (
@@ -129,6 +130,20 @@ _LAYERS: list[tuple[str, str, str, dict[str, Any], list[str]]] = [
         "Runs its body forwards and backwards in time and concatenates",
         {},
         ["block"],
+    ),
+    (
+        "patch-embedding",
+        f"{_PATCHING}:PatchEmbedding",
+        "(value, observed) steps cut into patches of patch_size, each embedded by a residual MLP",
+        {},
+        ["sequence", "patching", "forecasting"],
+    ),
+    (
+        "residual-mlp",
+        f"{_PATCHING}:ResidualMLP",
+        "linear -> SiLU -> linear plus a linear skip, to out_features",
+        {"hidden_size": None},
+        ["pointwise"],
     ),
 ]
 

@@ -82,6 +82,25 @@ def register_models(register: Register) -> None:
         tags=["convolutional", "recurrent", "hybrid"],
     )
     register(
+        "patch-forecaster",
+        f"{_PACKAGE}.patch_forecaster:PatchForecaster",
+        description="Zero-shot quantile forecaster: LSTM/GRU over patches of a scaled context",
+        defaults={
+            "input_size": 1,
+            "patch_size": 16,
+            "d_model": 256,
+            "hidden_size": 256,
+            "num_layers": 2,
+            "cell": "lstm",
+            "horizon": 64,
+            "max_context": 512,
+            "quantiles": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+            "dropout": 0.0,
+        },
+        input_kind="real",
+        tags=["recurrent", "lstm", "gru", "patching", "zero-shot", "probabilistic"],
+    )
+    register(
         "hybrid",
         "seqzoo.core.compose:Hybrid",
         description="A hybrid composed from registered layers (see seqzoo.compose)",
