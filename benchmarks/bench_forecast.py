@@ -20,9 +20,11 @@ every method (counted in the notes). Wall time is each method's total over all s
 Methods, all in one run: naive and seasonal naive, AutoETS, AutoTheta and AutoARIMA from
 ``statsforecast`` (quantiles from their prediction intervals, ``level=[20, 40, 60, 80]``; one
 StatsForecast call per frequency and season-length group, ``n_jobs=1``, each method timed on
-its own); "seqzoo LSTM": a small LSTM trained per series with ``seqzoo.train`` (hidden 32, 30
-epochs, window 2 x horizon capped by the length), forecasting the horizon directly, with
-quantiles from its in-sample residuals; and every zero-shot zoo entry through
+its own; AutoARIMA fits on at most the last 512 points and weekly data with m = 1, since a
+seasonal ARIMA with m = 52 takes minutes per series on 2 cores); "seqzoo LSTM": a small LSTM
+trained per series with ``seqzoo.train`` on at most its last 512 points (hidden 32, 30 epochs,
+window 2 x horizon capped by the length), forecasting the horizon directly, with quantiles
+from its in-sample residuals; and every zero-shot zoo entry through
 ``seqzoo.forecast(long_df, horizon, model=NAME, quantiles=[0.1, ..., 0.9])``, one call per
 frequency group. ``--speed`` instead times ``seqzoo.forecast`` on 10,000 synthetic random-walk +
 seasonal series (length 512, horizon 48) per zero-shot entry.
@@ -66,6 +68,9 @@ HORIZONS = {"yearly": 6, "quarterly": 8, "monthly": 18, "weekly": 13, "daily": 1
 RATIO_FLOOR = 1e-4
 ZERO = 1e-12
 BASELINE = "seasonal naive"
+ARIMA_MAX_SEASON = 24
+#: AutoARIMA and the LSTM fit on at most this many of the latest points (2 shared cores)
+MAX_FIT_HISTORY = 512
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -200,7 +205,8 @@ def statsforecast_methods(skip_arima: bool) -> dict[str, Callable[[int], Any]]:
         "AutoTheta": lambda m: AutoTheta(season_length=m),
     }
     if not skip_arima:
-        methods["AutoARIMA"] = lambda m: AutoARIMA(season_length=m)
+        # a seasonal ARIMA with m = 52 (weekly) takes minutes per series: weekly is fit with m = 1
+        methods["AutoARIMA"] = lambda m: AutoARIMA(season_length=m if m <= ARIMA_MAX_SEASON else 1)
     return methods
 
 
@@ -211,12 +217,20 @@ def run_statsforecast(name: str, build: Callable[[int], Any], series: Sequence[S
     from statsforecast import StatsForecast
 
     result = Forecast()
+    if name == "AutoARIMA":
+        result.notes.append(f"fit on at most the last {MAX_FIT_HISTORY} points")
+        if any(s.m > ARIMA_MAX_SEASON for s in series):
+            result.notes.append(
+                f"season lengths above {ARIMA_MAX_SEASON} (weekly 52) fit with m = 1"
+            )
     for (frequency, m), members in groups(series, lambda s: (s.frequency, s.m)).items():
         horizon = members[0].horizon
+        cap = MAX_FIT_HISTORY if name == "AutoARIMA" else None
         frame = pd.concat(
             [
-                pd.DataFrame({"unique_id": s.uid, "ds": np.arange(len(s.train)), "y": s.train})
+                pd.DataFrame({"unique_id": s.uid, "ds": np.arange(len(y)), "y": y})
                 for s in members
+                for y in [s.train[-cap:] if cap else s.train]
             ],
             ignore_index=True,
         )
@@ -228,7 +242,9 @@ def run_statsforecast(name: str, build: Callable[[int], Any], series: Sequence[S
             forecasts = _per_series(StatsForecast, build, m, frame, horizon, result)
         seconds = time.perf_counter() - start
         result.seconds += seconds
-        print(f"  {name} {frequency} m={m}: {len(members)} series, {seconds:.1f} s", file=sys.stderr)
+        print(
+            f"  {name} {frequency} m={m}: {len(members)} series, {seconds:.1f} s", file=sys.stderr
+        )
         model = next(c for c in forecasts.columns if c not in ("unique_id", "ds") and "-" not in c)
         for uid, rows in forecasts.groupby("unique_id", sort=False):
             mean = rows[model].to_numpy(float)
@@ -258,17 +274,14 @@ def _per_series(
     from statsforecast.models import SeasonalNaive
 
     parts = []
-    name = None
+    name = repr(build(m))  # statsforecast names a model's columns by its alias
     for uid, rows in frame.groupby("unique_id", sort=False):
         try:
             out = _sf_forecast(sf_class, build(m), rows, horizon)
         except Exception as exc:
             result.notes.append(f"{uid}: failed ({exc}); seasonal naive used")
             out = _sf_forecast(sf_class, SeasonalNaive(season_length=m), rows, horizon)
-            if name is not None:
-                out.columns = [c.replace("SeasonalNaive", name) for c in out.columns]
-        if name is None:
-            name = next(c for c in out.columns if c not in ("unique_id", "ds") and "-" not in c)
+            out.columns = [c.replace("SeasonalNaive", name) for c in out.columns]
         parts.append(out)
     return pd.concat(parts, ignore_index=True)
 
@@ -323,10 +336,15 @@ def run_lstm(series: Sequence[Series], seed: int, epochs: int = 30, hidden: int 
     from seqzoo.core.predict import forecast
 
     registry = seqzoo.Registry(plugins=[_bench_plugin()])
-    result = Forecast(notes=["quantiles from in-sample residuals (intervals run narrow)"])
+    result = Forecast(
+        notes=[
+            f"hidden {hidden}, {epochs} epochs, trained on at most the last {MAX_FIT_HISTORY} points",
+            "quantiles from in-sample residuals (intervals run narrow)",
+        ]
+    )
     for s in series:
         start = time.perf_counter()
-        train = s.train
+        train = s.train[-MAX_FIT_HISTORY:]
         window = lstm_window(len(train), s.horizon)
         run = seqzoo.train(
             model={"name": "lstm", "hidden_size": hidden},
@@ -398,7 +416,9 @@ def run_zero_shot(name: str, series: Sequence[Series], batch_size: int | None) -
             rows = by_id[s.uid].sort_values("ds") if "ds" in by_id[s.uid] else by_id[s.uid]
             if len(rows) != horizon:
                 raise ValueError(f"{name}: {len(rows)} forecast rows for {s.uid}, not {horizon}")
-            result.mean[s.uid] = rows["mean"].to_numpy(float)
+            # the point forecast scored by MASE is the median, as in the Chronos benchmark
+            # (statsforecast's intervals are symmetric, so its mean is its median too)
+            result.mean[s.uid] = _column(rows, 0.5).to_numpy(float)
             result.quantiles[s.uid] = np.stack(
                 [_column(rows, q).to_numpy(float) for q in QUANTILES]
             )
@@ -520,6 +540,7 @@ def plot(
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     names = [n for n in results if not results[n].error]
@@ -541,7 +562,7 @@ def plot(
     bars.set_title(f"{len(series)} held-out real series (lower is better)")
     bars.legend(fontsize=8)
     band_source = next((n for n in reversed(names) if n not in ("naive", BASELINE)), BASELINE)
-    examples = [members[0] for members in groups(series, lambda s: s.frequency).values()][:6]
+    examples = [m[len(m) // 2] for m in groups(series, lambda s: s.frequency).values()][:6]
     for i, s in enumerate(examples):
         axis = figure.add_subplot(grid[1 + i // 3, i % 3])
         shown = min(len(s.train), 4 * s.horizon)
@@ -558,6 +579,9 @@ def plot(
         for name in names:
             if s.uid in results[name].mean:
                 axis.plot(future, results[name].mean[s.uid], linewidth=0.8, label=name)
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=6)
+        axis.xaxis.set_major_locator(locator)
+        axis.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         axis.set_title(f"{s.frequency}: {s.uid}", fontsize=8)
         axis.tick_params(labelsize=6)
         if i == 0:

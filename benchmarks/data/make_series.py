@@ -1502,7 +1502,9 @@ def clean(c: Candidate) -> tuple[Candidate | None, str]:
             None,
             f"the value {unique[counts.argmax()]:g} on {counts.max()} of {len(values)} points",
         )
-    train = values[:-horizon]
+    train, test = values[:-horizon], values[-horizon:]
+    if np.ptp(test) == 0:
+        return None, f"constant over the test horizon (all {test[0]:g})"
     if np.ptp(train) == 0 or np.mean(np.abs(np.diff(train))) == 0:
         return None, "constant before the test horizon"
     m = c.season if c.season and len(train) > c.season else 1

@@ -146,8 +146,21 @@ def _check_series(values: np.ndarray, where: str) -> np.ndarray:
     return values
 
 
+_HOUR = 3_600 * 10**9
+#: fixed steps (in ns) -> the season length: the day for sub-daily data, the week for daily
+_TICK_SEASONS = {
+    7 * 24 * _HOUR: 52, 24 * _HOUR: 7, _HOUR: 24, _HOUR // 2: 48, _HOUR // 4: 96,
+    _HOUR // 6: 144, _HOUR // 12: 288, _HOUR // 60: 60,
+}  # fmt: skip
+
+
 def season_of_frequency(step: Any) -> int | None:
     """The season length of a pandas frequency (``"MS"`` -> 12, ``"h"`` -> 24), else None."""
+    if type(step).__name__ in ("Tick", "Day", "Hour", "Minute", "Second", "Milli", "Micro", "Nano"):
+        nanos, day = int(step.nanos), 24 * _HOUR
+        if nanos < day and day % nanos == 0 and day // nanos <= 288:
+            return day // nanos  # sub-daily: one day is a season
+        return _TICK_SEASONS.get(nanos)  # a fixed step
     if step is None or not hasattr(step, "name"):
         return None
     name = str(getattr(step, "name", "")).lstrip("0123456789-")
@@ -222,6 +235,9 @@ def _regular(index: Any, where: str) -> tuple[Any, Any, bool]:
             return index, step, True
         return index, None, True
     if isinstance(index, pd.DatetimeIndex):
+        diffs = np.diff(index.asi8)
+        if diffs[0] > 0 and (diffs == diffs[0]).all():  # a fixed step: hours, days, weeks
+            return index, pd.tseries.frequencies.to_offset(pd.Timedelta(int(diffs[0]))), True
         freq = pd.infer_freq(index)
         if freq is not None:
             offset = pd.tseries.frequencies.to_offset(freq)
@@ -251,13 +267,14 @@ def _regular(index: Any, where: str) -> tuple[Any, Any, bool]:
 
 
 def _one_timed_series(
-    values: Any, index: Any, where: str
+    values: Any, index: Any, where: str, ordered: bool = False
 ) -> tuple[np.ndarray, Any, Any, int | None]:
     import pandas as pd
 
     array = _numeric(values, where)
-    order = np.argsort(np.asarray(index), kind="stable")
-    index, array = index[order], array[order]
+    if not ordered:
+        order = np.argsort(np.asarray(index), kind="stable")
+        index, array = index[order], array[order]
     full, step, regular = _regular(index, where)
     if not regular:
         warnings.warn(
@@ -308,22 +325,32 @@ def _from_frame(frame: Any, id_col: str, time_col: str, target_col: str) -> Seri
     stamps = frame[time_col]
     if not pd.api.types.is_numeric_dtype(stamps):
         try:
-            stamps = pd.to_datetime(stamps)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # format guessing chatter
+                stamps = pd.to_datetime(stamps)
         except (TypeError, ValueError) as exc:
             raise ConfigError(
                 f"column {time_col!r} holds values that are not timestamps ({exc})"
             ) from None
-    frame = frame.assign(**{time_col: stamps})
+    codes, uniques = pd.factorize(frame[id_col], sort=False)
+    timed = pd.api.types.is_datetime64_any_dtype(stamps)
+    keys = stamps.to_numpy()
+    order = np.lexsort((keys.astype("int64") if timed else keys, codes))
+    codes, keys = codes[order], keys[order]
+    raw = frame[target_col].to_numpy()[order]
+    try:
+        y = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        y = None
+    starts = np.r_[0, np.flatnonzero(np.diff(codes)) + 1]
+    stops = np.r_[starts[1:], len(codes)]
     batch = SeriesBatch([], [], "frame", columns=(id_col, time_col, target_col))
-    for uid, rows in frame.groupby(id_col, sort=False):
-        index = pd.Index(rows[time_col].to_numpy())
-        if isinstance(
-            rows[time_col].dtype, pd.DatetimeTZDtype
-        ) or pd.api.types.is_datetime64_any_dtype(rows[time_col]):
-            index = pd.DatetimeIndex(rows[time_col])
-        values, last, step, season = _one_timed_series(
-            rows[target_col].to_numpy(), index, f"series {uid!r}"
-        )
+    for start, stop in zip(starts, stops, strict=True):
+        uid = uniques[codes[start]]
+        where = f"series {uid!r}"
+        index = pd.DatetimeIndex(keys[start:stop]) if timed else pd.Index(keys[start:stop])
+        values = raw[start:stop] if y is None else y[start:stop]
+        values, last, step, season = _one_timed_series(values, index, where, ordered=True)
         batch.ids.append(uid)
         batch.values.append(values)
         batch.last.append(last)
@@ -412,11 +439,15 @@ def _future(last: Any, step: Any, horizon: int) -> list[Any]:
         raise ConfigError(
             "a series with one timestamp has no frequency to continue; give it two or more"
         )
+    ahead = np.arange(1, horizon + 1)
     if isinstance(last, pd.Timestamp):
-        if isinstance(step, pd.DateOffset):
-            return list(pd.date_range(last, periods=horizon + 1, freq=step)[1:])
-        return [last + step * (k + 1) for k in range(horizon)]
-    return [last + step * (k + 1) for k in range(horizon)]
+        nanos = step.nanos if isinstance(step, pd.tseries.offsets.Tick) else None
+        if isinstance(step, pd.Timedelta):
+            nanos = step.value
+        if isinstance(nanos, int):  # a fixed step: plain arithmetic
+            return (last + pd.to_timedelta(ahead * nanos, unit="ns")).to_numpy()
+        return pd.date_range(last, periods=horizon + 1, freq=step)[1:].to_numpy()
+    return last + step * ahead
 
 
 def _label(level: float) -> str:
@@ -434,19 +465,18 @@ def to_result(
     import pandas as pd
 
     id_col, time_col, _ = batch.columns
-    horizon = mean.shape[1]
-    frames = []
-    for i, uid in enumerate(batch.ids):
-        part: dict[str, Any] = {
-            id_col: [uid] * horizon,
-            time_col: _future(batch.last[i], batch.steps[i], horizon),
-            "mean": mean[i],
-        }
-        if quantiles is not None:
-            for j, level in enumerate(levels):
-                part[_label(level)] = quantiles[i, :, j]
-        frames.append(pd.DataFrame(part))
-    result = pd.concat(frames, ignore_index=True)
+    count, horizon = mean.shape
+    times = [_future(last, step, horizon) for last, step in zip(batch.last, batch.steps, strict=True)]
+    columns: dict[str, Any] = {
+        id_col: np.repeat(np.asarray(batch.ids, dtype=object), horizon),
+        time_col: np.concatenate(times),
+        "mean": mean.reshape(-1),
+    }
+    if quantiles is not None:
+        flat = quantiles.reshape(count * horizon, len(levels))
+        for j, level in enumerate(levels):
+            columns[_label(level)] = flat[:, j]
+    result = pd.DataFrame(columns)
     if batch.kind == "series":
         result = result.rename(columns={id_col: "unique_id", time_col: "ds"})
     return result

@@ -179,16 +179,156 @@ def _name_of(part: Any) -> str:
 @click.option("--split", type=click.Choice(["train", "validation", "test"]), default="test")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def evaluate(run_dir: str, split: str, as_json: bool) -> None:
-    """Evaluate a run's best model on a split, beside naive baselines."""
+    """Evaluate a run's best model on a split, beside naive baselines.
+
+    A fine-tuned zero-shot forecaster is scored by rolling forecasts through the split (MASE,
+    WQL, 80% coverage); a saved forecaster folder records no held-out points, so it is refused
+    with a pointer to ``seqzoo forecast`` and the benchmark."""
     import json
 
     from seqzoo.core.metrics import evaluate as evaluate_model
     from seqzoo.core.metrics import format_report
-    from seqzoo.core.workflow import load_run
+    from seqzoo.core.workflow import RUN_FILE, load_run
 
+    path = Path(run_dir)
+    if not (path / RUN_FILE).is_file() and _saved_forecaster(path):
+        raise ConfigError(_unscorable(run_dir, f"it is a saved model folder (no {RUN_FILE})"))
     run = load_run(run_dir)
-    result = evaluate_model(run.model, run.data, split=split)
+    if _is_quantile_forecaster(run.model):
+        result = _evaluate_forecaster(run, split, run_dir)
+    else:
+        result = evaluate_model(run.model, run.data, split=split)
     click.echo(json.dumps(result, indent=2) if as_json else format_report(result))
+
+
+#: The quantile levels ``seqzoo evaluate`` scores a forecaster's WQL and coverage on.
+_LEVELS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+
+
+def _is_quantile_forecaster(model: Any) -> bool:
+    """Whether ``model`` gives quantile forecasts (what ``seqzoo.forecast`` dispatches on)."""
+    from seqzoo.core.forecasting import QuantileForecaster
+
+    return isinstance(model, QuantileForecaster)
+
+
+def _saved_forecaster(path: Path) -> bool:
+    """Whether ``path`` is a saved model folder of a zero-shot (quantile) forecaster."""
+    import json
+
+    try:
+        document = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(document, dict):
+        return False
+    return document.get("task") == "zero-shot-forecast" or document.get("model") == (
+        "patch-forecaster"
+    )
+
+
+def _unscorable(target: str, why: str) -> str:
+    return (
+        f"cannot score {target!r} with `seqzoo evaluate`: {why}, so nothing records which "
+        f"points its model has not seen; forecast with `seqzoo forecast FILE.csv --horizon H "
+        f"--model {target}`, or score zero-shot forecasters with benchmarks/bench_forecast.py"
+    )
+
+
+def _evaluate_forecaster(run: Any, split: str, where: str) -> dict[str, Any]:
+    """Score a fine-tuned quantile forecaster on ``split`` of the series its run was tuned on.
+
+    The run's dataset rebuilds the same chronological split (the fine-tuning never saw the
+    test part; the validation part served early stopping). Forecasts of ``horizon`` steps (the
+    run's fine-tuning horizon, at most the split's length) start every ``horizon`` points
+    through the split, each from everything before it, one series per target column. Scores
+    in raw units: MAE/RMSE/sMAPE and MASE of the mean forecast (MASE scaled by the in-sample
+    seasonal-naive error of the training part), WQL over q = 0.1 ... 0.9 and the coverage of
+    the 80% interval (as in benchmarks/bench_forecast.py), beside persistence and seasonal
+    naive on the same points."""
+    import numpy as np
+
+    from seqzoo.core.metrics import regression_metrics
+    from seqzoo.zoo.forecast import forecast as front_door
+
+    data = run.data
+    series = getattr(data, "series", None)
+    bounds = ((getattr(data, "metadata", None) or {}).get("split") or {}).get(split)
+    train = ((getattr(data, "metadata", None) or {}).get("split") or {}).get("train")
+    if series is None or bounds is None or train is None:
+        raise ConfigError(_unscorable(where, "its run does not record a split of a series"))
+    start, stop = (int(b) for b in bounds)
+    model = run.model
+    first = max(start, int(getattr(model, "patch_size", 1) or 1))
+    if stop <= first:
+        raise ConfigError(
+            f"{where!r} holds out no {split} points to score (its dataset's {split} part is "
+            f"empty); fine-tune with a {split} fraction (-D {split}=0.15), or use "
+            "`seqzoo forecast` / benchmarks/bench_forecast.py",
+            field="split",
+        )
+    targets = len(data.preprocessing.target_names) or 1
+    values = np.asarray(series, dtype=np.float64)[:, -targets:]
+    horizon = int((run.spec.get("trainer") or {}).get("horizon") or model.horizon)
+    horizon = max(1, min(horizon, stop - first))
+    origins = [(j, t) for j in range(targets) for t in range(first, stop, horizon)]
+    result = front_door(
+        [values[:t, j] for j, t in origins],
+        horizon,
+        model=model,
+        quantiles=_LEVELS,
+        season=data.season,
+    )
+    season = data.season
+    truth, mean, bands, scales = [], [], [], []
+    naive, seasonal = [], []
+    for i, (j, t) in enumerate(origins):
+        n = min(horizon, stop - t)
+        actual = values[t : t + n, j]
+        truth.append(actual)
+        mean.append(result.mean[i, :n])
+        bands.append(result.quantiles[i, :n])
+        naive.append(np.repeat(values[t - 1, j], n))
+        if season and t >= season:
+            seasonal.append(values[[t - season + k % season for k in range(n)], j])
+        history = values[: int(train[1]), j]
+        m = season if season and len(history) > season else 1
+        scale = float(np.mean(np.abs(history[m:] - history[:-m]))) if len(history) > m else 0.0
+        scales.append(np.full(n, scale if scale > 1e-12 else np.nan))
+    y, scale = np.concatenate(truth), np.concatenate(scales)
+    levels = np.asarray(_LEVELS)
+
+    def scores(point: np.ndarray, quantiles: np.ndarray) -> dict[str, float]:
+        error = y[:, None] - quantiles
+        pinball = np.maximum(levels * error, (levels - 1) * error).sum()
+        absolute = float(np.abs(y).sum())
+        return {
+            **regression_metrics(y, point),
+            "mase": float(np.mean(np.abs(y - point) / scale)),
+            "wql": float(2 * pinball / (len(levels) * absolute)) if absolute > 0 else float("nan"),
+        }
+
+    quantiles = np.concatenate(bands)
+    model_scores = scores(np.concatenate(mean), quantiles)
+    model_scores["coverage_80"] = float(np.mean((y >= quantiles[:, 0]) & (y <= quantiles[:, -1])))
+    baselines = {"persistence": np.concatenate(naive)}
+    if len(seasonal) == len(origins):
+        baselines["seasonal_naive"] = np.concatenate(seasonal)
+    return {
+        "task": "forecast",
+        "split": split,
+        "dataset": data.name,
+        "units": data.units,
+        "samples": len(origins),
+        "points": len(y),
+        "horizon": horizon,
+        "levels": list(_LEVELS),
+        "model": model_scores,
+        "baselines": {
+            name: scores(point, np.repeat(point[:, None], len(levels), axis=1))
+            for name, point in baselines.items()
+        },
+    }
 
 
 @click.command()
@@ -202,10 +342,16 @@ def evaluate(run_dir: str, split: str, as_json: bool) -> None:
 def predict(
     target: str, steps: int, input_csv: str | None, output: str | None, plot: str | None
 ) -> None:
-    """Forecast STEPS values past the end of the data (or of --input) with a run's model."""
+    """Forecast STEPS values past the end of the data (or of --input) with a run's model.
+
+    A quantile forecaster (a zero-shot model or one fine-tuned from it) writes, per target
+    column, its median (the column named like the target) and its quantiles (NAME_LEVEL)."""
     from seqzoo.core.predict import forecast
 
     model, preprocessing, data = _load_target(target)
+    if _is_quantile_forecaster(model):
+        _predict_quantiles(target, model, preprocessing, data, steps, input_csv, output, plot)
+        return
     if preprocessing is None or preprocessing.window is None:
         raise ConfigError(
             f"{target!r} was not trained on windows of a series, so it cannot forecast; "
@@ -232,6 +378,125 @@ def predict(
     if plot:
         _plot_forecast(history, values, names, Path(plot))
         click.echo(f"wrote {plot}")
+
+
+def _predict_quantiles(
+    target: str,
+    model: Any,
+    preprocessing: Any,
+    data: Any,
+    steps: int,
+    input_csv: str | None,
+    output: str | None,
+    plot: str | None,
+) -> None:
+    """``seqzoo predict`` of a quantile forecaster, through :func:`seqzoo.zoo.forecast.forecast`:
+    each target column of the run's series (or of ``--input``) is one series."""
+    import numpy as np
+
+    from seqzoo.zoo.forecast import forecast as front_door
+
+    recorded = (getattr(model, "pretrained_config", None) or {}).get("dataset") or {}
+    if input_csv:
+        names = list(getattr(preprocessing, "target_names", None) or [])
+        if not names and isinstance(recorded, dict):
+            wanted = recorded.get("target")
+            names = [wanted] if isinstance(wanted, str) else list(wanted or [])
+        history, names = _read_series(input_csv, names)
+        season = recorded.get("season") if isinstance(recorded, dict) else None
+    else:
+        rebuilt = data() if data is not None else None
+        if rebuilt is None or getattr(rebuilt, "series", None) is None:
+            raise ConfigError(f"{target!r} has no series of its own to continue; pass --input CSV")
+        names = list(rebuilt.preprocessing.target_names) or ["value"]
+        history = np.asarray(rebuilt.series, dtype=np.float64)[:, -len(names) :]
+        season = rebuilt.season
+    levels = sorted({*(float(q) for q in model.quantiles), 0.5})
+    result = front_door(
+        [history[:, j] for j in range(history.shape[1])],
+        steps,
+        model=model,
+        quantiles=levels,
+        season=season if isinstance(season, int) and not isinstance(season, bool) else None,
+    )
+    quantiles = np.moveaxis(result.quantiles, 0, 1)  # (steps, series, levels)
+    median = quantiles[:, :, levels.index(0.5)]
+    header = ["step"]
+    for name in names:
+        header += [name, *(f"{name}_{q:g}" for q in levels)]
+    lines = [",".join(header)]
+    for i in range(steps):
+        row = [str(i + 1)]
+        for j in range(len(names)):
+            row += [f"{median[i, j]:.6g}", *(f"{v:.6g}" for v in quantiles[i, j])]
+        lines.append(",".join(row))
+    text = "\n".join(lines) + "\n"
+    if output:
+        _write_text_atomic(Path(output), text)
+        click.echo(f"wrote {steps} forecast steps to {output}")
+    else:
+        click.echo(text, nl=False)
+    if plot:
+        band = (quantiles[:, :, 0], quantiles[:, :, -1])
+        _plot_forecast(history, median, names, Path(plot), band=band)
+        click.echo(f"wrote {plot}")
+
+
+def _read_series(path: str, names: list[str]) -> tuple[Any, list[str]]:
+    """``(values (rows, columns), names)`` of a CSV for a quantile forecaster: the ``names``
+    columns, else ``y``, else every numeric column but a time column; empty cells and NA are
+    missing values (NaN), which the forecaster takes as they are."""
+    import numpy as np
+
+    from seqzoo.plugins.datasets.files import read_table
+
+    from .forecast_command import _TIME_NAMES
+
+    table = read_table(path)
+
+    def floats(name: str) -> np.ndarray | str:
+        out = np.empty(len(table))
+        for row, value in enumerate(table.column(name, "--input")):
+            if value.lower() in ("", "na", "nan", "n/a", "null", "none", "-"):
+                out[row] = np.nan
+                continue
+            try:
+                out[row] = float(value)
+            except ValueError:
+                return f"the non-numeric value {value!r} in {table.where(row)}"
+            if np.isinf(out[row]):
+                return f"the infinite value {value!r} in {table.where(row)}"
+        return out
+
+    if names:
+        chosen = names
+    elif "y" in table.columns:
+        chosen = ["y"]
+    else:
+        chosen = [
+            c
+            for c in table.columns
+            if c.lower() not in _TIME_NAMES and not isinstance(floats(c), str)
+        ]
+        if not chosen:
+            raise ConfigError(
+                f"{table.path}: no numeric column to forecast; give a column of numbers (named y, "
+                "or any name beside a time column)",
+                field="--input",
+            )
+    columns = []
+    for name in chosen:
+        values = floats(name)
+        if isinstance(values, str):
+            raise ConfigError(
+                f"{table.path}: column {name!r} has {values}; make every value a number (leave "
+                "a missing one empty)",
+                field="--input",
+            )
+        if not np.isfinite(values).any():
+            raise ConfigError(f"{table.path}: column {name!r} has no value", field="--input")
+        columns.append(values)
+    return np.stack(columns, axis=1), list(chosen)
 
 
 @click.command()
@@ -307,7 +572,11 @@ def _write_text_atomic(path: Path, text: str) -> None:
     atomic_write(path, text)
 
 
-def _plot_forecast(history: Any, values: Any, names: list[str], path: Path) -> None:
+def _plot_forecast(
+    history: Any, values: Any, names: list[str], path: Path, band: tuple[Any, Any] | None = None
+) -> None:
+    """History and forecast of each target; ``band`` ``(low, high)`` (each ``(steps, targets)``)
+    shades a forecast interval."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -322,6 +591,11 @@ def _plot_forecast(history: Any, values: Any, names: list[str], path: Path) -> N
         axes.plot(range(start, len(history)), tail[:, i], label=f"{name} (history)")
         future = range(len(history) - 1, len(history) + len(values))
         axes.plot(future, np.r_[tail[-1, i], values[:, i]], "--", label=f"{name} (forecast)")
+        if band is not None:
+            ahead = range(len(history), len(history) + len(values))
+            axes.fill_between(
+                ahead, band[0][:, i], band[1][:, i], alpha=0.25, label=f"{name} (80%)"
+            )
     axes.set_xlabel("time step")
     axes.legend()
     figure.tight_layout()

@@ -3,7 +3,9 @@
 A saved model is a directory (locally, or a Hub repository) holding:
 
 - ``config.json``: ``{"seqzoo_version", "model": registry name, "config": constructor
-  arguments, "task", "preprocessing": scalers/window/names or null, "files": {name: sha256}}``
+  arguments, "task", "preprocessing": scalers/window/names or null, "dataset", "files":
+  {name: sha256}}``, plus ``"fine_tuned_from"`` for a fine-tuned model (its lineage, kept when
+  a loaded fine-tuned model is saved again)
 - ``model.safetensors``: the weights (shared tensors stored once)
 - ``tokenizer.json``: the Hugging Face ``tokenizers`` tokenizer, for text models
 - ``README.md``: the model card
@@ -156,8 +158,11 @@ def save_pretrained(
     :func:`from_pretrained`. ``card`` may hold ``description``, ``dataset``, ``metrics``,
     ``baselines`` (name -> metrics), ``training`` (``command``, ``epochs``, ...), ``license``
     and ``repo_id``. ``dataset`` (``{"name": ..., **config}``) records the registered dataset it
-    was trained on, so ``seqzoo predict`` can continue that series. Everything is written to a temporary directory beside the target first,
-    so a crash never leaves a half-written model. Returns the directory.
+    was trained on, so ``seqzoo predict`` can continue that series. A model whose
+    ``pretrained_config`` holds ``fine_tuned_from`` (one loaded from a fine-tuned folder, or a
+    fine-tuning run's model) keeps it in config.json, and its card says "Fine-tuned from NAME".
+    Everything is written to a temporary directory beside the target first, so a crash never
+    leaves a half-written model. Returns the directory.
     """
     from safetensors.torch import save_model
 
@@ -171,6 +176,11 @@ def save_pretrained(
         task = (getattr(model, "pretrained_config", None) or {}).get("task")
     if dataset is None:
         dataset = (getattr(model, "pretrained_config", None) or {}).get("dataset")
+    source = (getattr(model, "pretrained_config", None) or {}).get("fine_tuned_from")
+    if isinstance(source, Mapping) and source:
+        source, card = _lineage_card(source, card, dataset)
+    else:
+        source = None
     if preprocessing is not None and not hasattr(preprocessing, "to_dict"):
         raise ConfigError(
             "preprocessing must be a seqzoo Preprocessing (with to_dict)", field="preprocessing"
@@ -206,6 +216,8 @@ def save_pretrained(
             "dataset": dict(dataset) if dataset else None,
             "files": files,
         }
+        if source is not None:
+            document["fine_tuned_from"] = source
         _write_text(staging / CONFIG_NAME, json.dumps(document, indent=2) + "\n")
         text = render_card(
             name=name,
@@ -223,6 +235,28 @@ def save_pretrained(
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _lineage_card(
+    source: Mapping[str, Any], card: Mapping[str, Any] | None, dataset: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(fine_tuned_from, card)`` of a fine-tuned model, worded as
+    :func:`~seqzoo.zoo.finetune.save_finetuned` words them: the card's description says
+    "Fine-tuned from NAME (...)" (before any description given) and its training table names
+    the source."""
+    from .finetune import _describe, lineage
+
+    source = lineage(source)
+    card = dict(card or {})
+    data_name = (dataset or {}).get("name") if isinstance(dataset, Mapping) else None
+    sentence = _describe(source) + (f" on the `{data_name}` dataset." if data_name else ".")
+    given = str(card.get("description") or "").strip()
+    if "Fine-tuned from" not in given:
+        card["description"] = f"{sentence}\n\n{given}" if given else sentence
+    training = card.get("training")
+    if training is None or isinstance(training, Mapping):
+        card["training"] = {"fine_tuned_from": source.get("name"), **dict(training or {})}
+    return source, card
 
 
 # -- loading ----------------------------------------------------------------------------------
