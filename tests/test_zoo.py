@@ -24,7 +24,8 @@ from seqzoo.core.registry import Registry
 from seqzoo.zoo import catalogue, from_pretrained
 from seqzoo.zoo.build import RECIPES, REFERENCE_NAME, build_zoo
 from seqzoo.zoo.hub import file_sha256
-from seqzoo.zoo.zeroshot import TASK as ZERO_SHOT, ZERO_SHOT_RECIPES
+from seqzoo.zoo.zeroshot import TASK as ZERO_SHOT
+from seqzoo.zoo.zeroshot import ZERO_SHOT_RECIPES
 
 ENTRIES: dict[str, dict[str, Any]] = catalogue.read_catalogue()["entries"]
 NAMES = sorted(ENTRIES)

@@ -38,6 +38,7 @@ __all__ = [
     "parse_series",
     "run_quantile_forecaster",
     "season_of_frequency",
+    "timestamps",
     "to_result",
 ]
 
@@ -310,6 +311,23 @@ def _from_pandas_series(series: Any) -> SeriesBatch:
     return SeriesBatch([name], [values], "series", [last], [step], [season], name=series.name)
 
 
+def timestamps(stamps: Any, time_col: str) -> Any:
+    """Text stamps as datetimes; series may differ in format ("2020-01-01" beside
+    "2020-01-01 13:00"), so the common format is tried first, then ISO 8601, then each alone."""
+    import pandas as pd
+
+    first: Exception | None = None
+    for fmt in (None, "ISO8601", "mixed"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # format guessing chatter
+                return pd.to_datetime(stamps, format=fmt)
+        except (TypeError, ValueError) as exc:
+            first = first or exc
+    message = str(first).split(". You might")[0].split("; ")[0]
+    raise ConfigError(f"column {time_col!r} holds values that are not timestamps ({message})")
+
+
 def _from_frame(frame: Any, id_col: str, time_col: str, target_col: str) -> SeriesBatch:
     import pandas as pd
 
@@ -324,14 +342,7 @@ def _from_frame(frame: Any, id_col: str, time_col: str, target_col: str) -> Seri
         raise ConfigError("the DataFrame has no rows; there is nothing to forecast")
     stamps = frame[time_col]
     if not pd.api.types.is_numeric_dtype(stamps):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # format guessing chatter
-                stamps = pd.to_datetime(stamps)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"column {time_col!r} holds values that are not timestamps ({exc})"
-            ) from None
+        stamps = timestamps(stamps, time_col)
     codes, uniques = pd.factorize(frame[id_col], sort=False)
     timed = pd.api.types.is_datetime64_any_dtype(stamps)
     keys = stamps.to_numpy()
@@ -466,7 +477,9 @@ def to_result(
 
     id_col, time_col, _ = batch.columns
     count, horizon = mean.shape
-    times = [_future(last, step, horizon) for last, step in zip(batch.last, batch.steps, strict=True)]
+    times = [
+        _future(last, step, horizon) for last, step in zip(batch.last, batch.steps, strict=True)
+    ]
     columns: dict[str, Any] = {
         id_col: np.repeat(np.asarray(batch.ids, dtype=object), horizon),
         time_col: np.concatenate(times),

@@ -180,12 +180,11 @@ def forecast(
             raise ConfigError("--plot draws the median and 80% band: the model must give quantiles")
         import pandas as pd
 
-        history = frame.assign(
-            **{
-                time_col: pd.to_datetime(frame[time_col])
-                if not pd.api.types.is_numeric_dtype(frame[time_col])
-                else frame[time_col]
-            }
-        )
+        from seqzoo.core.forecasting import timestamps
+
+        stamps = frame[time_col]
+        if not pd.api.types.is_numeric_dtype(stamps):
+            stamps = timestamps(stamps, time_col)
+        history = frame.assign(**{time_col: stamps})
         _plot(history, result, (id_col, time_col, target_col), Path(plot), max(1, plot_series))
         click.echo(f"plotted {plot}", err=True)

@@ -482,6 +482,7 @@ def build_zoo(
     log: Callable[[str], Any] | None = None,
     work: str | os.PathLike[str] | None = None,
     steps: int | None = None,
+    device: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Build the recipes ``names`` (when empty: every per-dataset recipe; the zero-shot ones,
     which pretrain for an hour or more, only when named) into ``<out>/models/`` and update
@@ -489,7 +490,8 @@ def build_zoo(
 
     ``out`` defaults to the package's own zoo folder. ``log`` receives one line per entry.
     Zero-shot pretraining checkpoints into ``<work>/<name>`` (default ``build/zeroshot``) and
-    resumes from there; ``steps`` overrides their recipe's step count.
+    resumes from there; ``steps`` overrides their recipe's step count, ``device`` where the
+    network runs (the corpus is always generated on the CPU).
     """
     from .zeroshot import ZERO_SHOT_RECIPES, build_zero_shot_entry
 
@@ -508,7 +510,10 @@ def build_zoo(
                 seed,
                 registry,
                 work=Path(work or Path("build") / "zeroshot") / name,
-                overrides={"steps": steps} if steps else None,
+                overrides={
+                    **({"steps": steps} if steps else {}),
+                    **({"device": device} if device else {}),
+                },
                 log=log,
             )
         else:

@@ -224,8 +224,14 @@ def push(
     help="Zero-shot pretraining checkpoints (resumed from; default build/zeroshot).",
 )
 @click.option("--steps", type=int, help="Override the zero-shot recipes' step count.")
+@click.option("--device", help="Where zero-shot pretraining runs: cpu (default), cuda, mps.")
 def build(
-    names: tuple[str, ...], out: str | None, seed: int, work: str | None, steps: int | None
+    names: tuple[str, ...],
+    out: str | None,
+    seed: int,
+    work: str | None,
+    steps: int | None,
+    device: str | None,
 ) -> None:
     """Train, score and save the bundled zoo (NAMES: some entries; default every per-dataset
     entry), then update catalogue.json. Per-dataset builds are deterministic: a rebuild
@@ -240,7 +246,13 @@ def build(
     if steps is not None and steps < 1:
         raise ConfigError(f"--steps must be at least 1, got {steps}", field="steps")
     built = build_zoo(
-        list(names) or None, out=out, seed=seed, log=click.echo, work=work, steps=steps
+        list(names) or None,
+        out=out,
+        seed=seed,
+        log=click.echo,
+        work=work,
+        steps=steps,
+        device=device,
     )
     root = Path(out) if out else ZOO_ROOT
     seconds = time.perf_counter() - began

@@ -106,7 +106,7 @@ def _save_checkpoint(
     import torch
     from safetensors.torch import save_file
 
-    staging = work / "checkpoint.tmp"
+    staging = work / "checkpoint.tmp"  # tensors are copied to the CPU by save_file
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
@@ -169,6 +169,7 @@ def pretrain(
     import torch
 
     from seqzoo.core.api import get_registry
+    from seqzoo.core.device import resolve_device
     from seqzoo.plugins.datasets.corpus import CorpusConfig, SyntheticCorpus
     from seqzoo.plugins.models.patch_forecaster import season_bucket
 
@@ -179,12 +180,15 @@ def pretrain(
     torch.manual_seed(seed)
     config = {k: v for k, v in recipe["model"].items() if k != "name"}
     model = (registry or get_registry()).create("model", recipe["model"]["name"], **config)
+    # the corpus is generated on the CPU; only the network runs on ``device``
+    device = resolve_device(recipe.get("device", "cpu"))
+    model.to(device)
     corpus_config = CorpusConfig(kernel_pool=int(recipe.get("kernel_pool", 4096)))
     corpus = SyntheticCorpus(seed, corpus_config)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=recipe["lr"], weight_decay=recipe.get("weight_decay", 0.0)
     )
-    quantiles = torch.tensor(model.quantiles)
+    quantiles = torch.tensor(model.quantiles, device=device)
     horizon, max_context = model.horizon, model.max_context
     low, high = math.log(recipe.get("min_context", 8)), math.log(max_context)
     buckets = np.vectorize(season_bucket, otypes=[np.int64])
@@ -200,9 +204,9 @@ def pretrain(
         for step in range(start, min(total, until or total)):
             context = round(math.exp(corpus.rng.uniform(low, high)))
             values, hints = corpus.batch(recipe["batch_size"], context, horizon)
-            batch = torch.from_numpy(values)
+            batch = torch.from_numpy(values).to(device)
             past, future = batch[:, :context], batch[:, context:]
-            season = torch.from_numpy(buckets(hints))
+            season = torch.from_numpy(buckets(hints)).to(device)
             for group in optimizer.param_groups:
                 group["lr"] = recipe["lr"] * _lr_factor(step, recipe["warmup"], total)
             predicted, loc, scale = model.forward_scaled(past, season)
@@ -225,7 +229,7 @@ def pretrain(
             if done % checkpoint_every == 0 or done in (total, until):
                 meta = {"step": done, "seconds": time.perf_counter() - began, "ema": ema}
                 _save_checkpoint(work, model, optimizer, corpus, meta)
-    model.eval()
+    model.cpu().eval()
     record = {
         "seed": seed,
         "steps": total,
@@ -244,6 +248,7 @@ def pretrain(
         "final_loss": ema,
         "wall_seconds": round(time.perf_counter() - began, 1),
         "threads": int(recipe.get("threads", 1)),
+        "device": str(device),
         "versions": {
             "torch": torch.__version__,
             "numpy": np.__version__,
@@ -292,7 +297,8 @@ def _card(
         "",
         f"Pretrained by `seqzoo zoo build {name}` for {record['steps']:,} steps of "
         f"{record['batch_size']} series ({record['series_seen']:,} series drawn) on "
-        f"{record['threads']} CPU thread(s) in {record['wall_seconds'] / 60:.0f} minutes, seed "
+        f"{record.get('device', 'cpu')} ({record['threads']} CPU thread(s)) in "
+        f"{record['wall_seconds'] / 60:.0f} minutes, seed "
         f"{seed}, on a synthetic corpus generated on the fly (weights: {weights}; TSMixup "
         f"{corpus['mixup']:g}, missing values {corpus['missing']:g}, short contexts "
         f"{corpus['short_context']:g}, outliers {corpus['outliers']:g}, level shifts "
