@@ -162,9 +162,10 @@ def season_of_frequency(step: Any) -> int | None:
         if nanos < day and day % nanos == 0 and day // nanos <= 288:
             return day // nanos  # sub-daily: one day is a season
         return _TICK_SEASONS.get(nanos)  # a fixed step
-    if step is None or not hasattr(step, "name"):
+    code = getattr(step, "rule_code", None)  # "MS", "QS-JAN", "W-SUN", ...
+    if not isinstance(code, str):
         return None
-    name = str(getattr(step, "name", "")).lstrip("0123456789-")
+    name = code.lstrip("0123456789-")
     for prefix in sorted(_SEASONS, key=len, reverse=True):
         if name.startswith(prefix):
             n = getattr(step, "n", 1) or 1
@@ -223,6 +224,16 @@ def parse_series(
     )
 
 
+def _infer_freq(index: Any) -> str | None:
+    """``pd.infer_freq`` as a string (pandas 3 may return an offset, and warns about it)."""
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        found = pd.infer_freq(index)
+    return getattr(found, "freqstr", found)
+
+
 def _regular(index: Any, where: str) -> tuple[Any, Any, bool]:
     """``(full index, step, regular)``: a regular index with gaps is completed."""
     import pandas as pd
@@ -236,25 +247,25 @@ def _regular(index: Any, where: str) -> tuple[Any, Any, bool]:
             return index, step, True
         return index, None, True
     if isinstance(index, pd.DatetimeIndex):
-        diffs = np.diff(index.asi8)
+        diffs = np.diff(index.asi8)  # in the index's own unit (ns, or us in pandas 3)
         if diffs[0] > 0 and (diffs == diffs[0]).all():  # a fixed step: hours, days, weeks
-            return index, pd.tseries.frequencies.to_offset(pd.Timedelta(int(diffs[0]))), True
-        freq = pd.infer_freq(index)
+            step = pd.Timedelta(index[1] - index[0])
+            return index, pd.tseries.frequencies.to_offset(step), True
+        freq = _infer_freq(index)
         if freq is not None:
             offset = pd.tseries.frequencies.to_offset(freq)
             return index, offset, True
         # the most common frequency of three consecutive stamps, if it covers every stamp
         guesses: dict[str, int] = {}
         for i in range(len(index) - 2):
-            guess = pd.infer_freq(index[i : i + 3])
+            guess = _infer_freq(index[i : i + 3])
             if guess:
                 guesses[guess] = guesses.get(guess, 0) + 1
         for guess in sorted(guesses, key=guesses.get, reverse=True)[:3]:
             full = pd.date_range(index[0], index[-1], freq=guess)
             if index.isin(full).all() and len(full) <= 4 * len(index):
                 return full, pd.tseries.frequencies.to_offset(guess), True
-        diffs = np.diff(index.asi8)
-        return index, pd.Timedelta(int(np.median(diffs)), unit="ns"), False
+        return index, pd.Timedelta((index[1:] - index[:-1]).median()), False
     # numeric time: integer steps
     stamps = np.asarray(index, dtype=np.float64)
     diffs = np.diff(stamps)
@@ -452,11 +463,8 @@ def _future(last: Any, step: Any, horizon: int) -> list[Any]:
         )
     ahead = np.arange(1, horizon + 1)
     if isinstance(last, pd.Timestamp):
-        nanos = step.nanos if isinstance(step, pd.tseries.offsets.Tick) else None
-        if isinstance(step, pd.Timedelta):
-            nanos = step.value
-        if isinstance(nanos, int):  # a fixed step: plain arithmetic
-            return (last + pd.to_timedelta(ahead * nanos, unit="ns")).to_numpy()
+        if isinstance(step, (pd.Timedelta, pd.tseries.offsets.Tick)):  # a fixed step
+            return np.asarray(last + pd.Timedelta(step) * ahead)
         return pd.date_range(last, periods=horizon + 1, freq=step)[1:].to_numpy()
     return last + step * ahead
 
