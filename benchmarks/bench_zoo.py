@@ -31,41 +31,17 @@ import shlex
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from _timing import interleaved, spread
 from safetensors.torch import load_file
 
 import seqzoo
 from seqzoo.zoo.hub import file_sha256
 
 BUNDLED = Path(seqzoo.__file__).parent / "zoo" / "models" / "lstm-sunspots"
-
-
-def interleaved(
-    fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 2
-) -> dict[str, list[float]]:
-    """``warmup`` untimed rounds, then ``repeats`` timed rounds, the order reversed every other
-    round (A B C, C B A, ...) so drift and position bias cancel; wall seconds per name."""
-    names = list(fns)
-    for _ in range(warmup):
-        for name in names:
-            fns[name]()
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for round_ in range(repeats):
-        for name in names if round_ % 2 == 0 else names[::-1]:
-            start = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-def spread(values: list[float]) -> str:
-    m = statistics.median(values)
-    return f"{100 * (min(values) - m) / m:+.0f}%/{100 * (max(values) - m) / m:+.0f}%"
 
 
 def prepare(args: argparse.Namespace, tmp: Path) -> tuple[str, str, dict[str, Any], str]:
@@ -137,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
         params = sum(t.numel() for t in a.values())
         sizes = (safetensors_path.stat().st_size, pt_path.stat().st_size)
-        times = interleaved(fns, args.repeats)
+        times = interleaved(fns, args.repeats, warmup=2)
 
     med = {k: statistics.median(v) for k, v in times.items()}
     shown = "<dir>" if Path(source).is_absolute() else repr(source)

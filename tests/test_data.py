@@ -26,6 +26,7 @@ from seqzoo.core.data import (
 )
 from seqzoo.core.errors import ConfigError, ShapeError
 from seqzoo.core.registry import Registry
+from seqzoo.core.scaling import StandardScaler
 from seqzoo.plugins.datasets.files import csv_series
 from seqzoo.plugins.datasets.real import co2, diabetes, elec_equip, nile, sunspots
 from seqzoo.plugins.datasets.synthetic import (
@@ -50,6 +51,7 @@ DATASETS = {
     "elec-equip", "text", "text-classification", "csv",
 }  # fmt: skip
 PARTS = ("train", "validation", "test")
+ZOO_MODELS = Path(seqzoo.__file__).parent / "zoo" / "models"
 
 
 def write(path: Path, content: str) -> Path:
@@ -184,6 +186,102 @@ def test_preprocessing_round_trips_through_json() -> None:
     assert np.array_equal(original.unscale_targets(y), restored.unscale_targets(y))
     assert restored.to_dict() == original.to_dict()
     assert (restored.window, restored.target_names) == (4, ["b", "c"])
+
+
+# -- scaling -----------------------------------------------------------------------------------
+
+SCALER_ROWS = {
+    "normal": np.random.default_rng(0).normal(5.0, 3.0, size=(50, 3)),
+    "large offset, tiny spread": np.random.default_rng(1).normal(1e6, 1e-3, size=(1000, 2)),
+    "constant columns": np.c_[
+        np.full(40, 7.3), np.random.default_rng(2).normal(size=40), np.zeros(40), np.full(40, 1e10)
+    ],
+    "many rows": np.random.default_rng(3).normal(17.0, 1e3, size=(100_000, 4)),
+    "float32": np.random.default_rng(4).normal(size=(20, 2)).astype(np.float32),
+    "integers": np.arange(30).reshape(10, 3),
+}
+
+
+@pytest.mark.parametrize("case", list(SCALER_ROWS))
+def test_the_scaler_fits_and_scales_exactly_as_scikit_learn(case: str) -> None:
+    from sklearn.preprocessing import StandardScaler as Reference
+
+    rows = SCALER_ROWS[case]
+    ours, reference = StandardScaler().fit(rows), Reference().fit(rows)
+    for attribute in ("mean_", "var_", "scale_"):
+        assert np.array_equal(getattr(ours, attribute), getattr(reference, attribute)), attribute
+    assert ours.n_samples_seen_ == reference.n_samples_seen_ == len(rows)
+    assert ours.n_features_in_ == reference.n_features_in_
+    values = np.random.default_rng(5).normal(0.0, 10.0, size=(7, rows.shape[1]))
+    for dtype in (np.float64, np.float32):
+        x = values.astype(dtype)
+        for method in ("transform", "inverse_transform"):
+            got, expected = getattr(ours, method)(x), getattr(reference, method)(x)
+            assert got.dtype == expected.dtype == dtype
+            assert np.array_equal(got, expected), (method, dtype)
+    assert np.array_equal(ours.transform(rows), reference.transform(rows))
+
+
+def test_a_constant_column_is_centred_with_scale_one() -> None:
+    rows = np.c_[np.full(10, 4.0), np.arange(10.0)]
+    scaler = StandardScaler().fit(rows)
+    assert scaler.scale_[0] == 1.0 and scaler.var_[0] == 0.0
+    assert scaler.scale_[1] == pytest.approx(np.arange(10.0).std())  # population std (ddof 0)
+    assert np.array_equal(scaler.transform(rows)[:, 0], np.zeros(10))
+
+
+def test_the_scaler_json_is_the_saved_configs_form() -> None:
+    saved = json.loads((ZOO_MODELS / "lstm-sunspots" / "config.json").read_text())
+    entry = saved["preprocessing"]["input_scaler"]
+    scaler = StandardScaler.from_dict(entry)
+    assert scaler.to_dict() == entry  # same keys, floats round-trip exactly
+    raw = np.array([[0.0], [entry["mean"][0]], [100.0]])
+    assert np.array_equal(scaler.transform(raw), (raw - entry["mean"]) / entry["scale"])
+    assert np.array_equal(scaler.inverse_transform(scaler.transform(raw)), raw)
+    assert np.array_equal(scaler.var_, np.asarray(entry["scale"]) ** 2)
+
+
+def test_preprocessing_takes_a_scikit_learn_scaler_and_saves_the_same_json() -> None:
+    from sklearn.preprocessing import StandardScaler as Reference
+
+    rows = SCALER_ROWS["normal"]
+    taken = Preprocessing(input_scaler=Reference().fit(rows))
+    assert isinstance(taken.input_scaler, StandardScaler)
+    assert (
+        taken.to_dict()["input_scaler"]
+        == Preprocessing(input_scaler=StandardScaler().fit(rows)).to_dict()["input_scaler"]
+    )
+    with pytest.raises(ConfigError, match="fit it first"):
+        Preprocessing(input_scaler=Reference())
+
+
+def test_bad_scaler_input_is_a_clear_error() -> None:
+    scaler = StandardScaler().fit(np.ones((4, 2)))
+    with pytest.raises(ShapeError, match="fit on 2 column"):
+        scaler.transform(np.ones((3, 3)))
+    with pytest.raises(ConfigError, match="not fit yet"):
+        StandardScaler().transform(np.ones((3, 2)))
+    with pytest.raises(ConfigError, match="finite"):
+        StandardScaler().fit(np.array([[1.0], [np.nan]]))
+    with pytest.raises(ConfigError, match="finite and positive"):
+        StandardScaler.from_dict({"mean": [0.0], "scale": [0.0]})
+    with pytest.raises(ConfigError, match="one mean and one scale per column"):
+        StandardScaler.from_dict({"mean": [0.0, 1.0], "scale": [1.0]})
+    with pytest.raises(ConfigError, match="'mean'"):
+        StandardScaler.from_dict({"mean": [0.0]})
+
+
+def test_every_saved_preprocessing_loads_and_saves_unchanged() -> None:
+    configs = sorted(ZOO_MODELS.glob("*/config.json"))
+    scaled = 0
+    for path in configs:
+        saved = json.loads(path.read_text())["preprocessing"]
+        if saved is None:
+            continue
+        restored = Preprocessing.from_dict(saved).to_dict()
+        assert restored == {**restored, **saved}, path.parent.name
+        scaled += saved.get("input_scaler") is not None
+    assert scaled >= 4  # the forecasting and regression entries carry scalers
 
 
 # -- time series -------------------------------------------------------------------------------

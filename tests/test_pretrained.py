@@ -477,3 +477,133 @@ def test_unknown_sources_and_models_are_clear_errors(tmp_path: Path) -> None:
     _edit_config(tmp_path / "m", model="rnn-from-a-missing-plugin")
     with pytest.raises(UnknownNameError, match="install the plugin that provides"):
         from_pretrained(tmp_path / "m")
+
+
+# -- building on the meta device ---------------------------------------------------------------
+
+META_BUILT: dict[str, Any] = {
+    **BUILT_IN,
+    "embedding-lstm": lambda: seqzoo.create_model(
+        "embedding-lstm", vocab_size=9, embedding_dim=4, hidden_size=6, num_layers=2
+    ),
+    "patch-forecaster": lambda: seqzoo.create_model(
+        "patch-forecaster", patch_size=4, d_model=8, hidden_size=8, horizon=3, max_context=16
+    ),
+}
+
+
+def _input_for(kind: str) -> torch.Tensor:
+    if kind == "embedding-lstm":
+        return torch.randint(0, 9, (2, 7), generator=torch.Generator().manual_seed(1))
+    if kind == "patch-forecaster":
+        return torch.randn(2, 13, generator=torch.Generator().manual_seed(1))
+    return _real()
+
+
+@pytest.mark.parametrize("kind", list(META_BUILT))
+def test_every_built_in_model_loads_on_meta_without_initialising_and_matches_a_normal_build(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seqzoo.zoo import pretrained
+
+    torch.manual_seed(0)
+    model = META_BUILT[kind]().eval()
+    save_pretrained(model, tmp_path / kind)
+    # a normal construction with the weights copied in: what loading gave before
+    normal = META_BUILT[kind]().eval()
+    normal.load_state_dict(model.state_dict())
+
+    def no_copy(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the model was built normally, not on the meta device")
+
+    monkeypatch.setattr(pretrained, "_load_weights", no_copy)
+    rng = torch.get_rng_state()
+    loaded = from_pretrained(tmp_path / kind, device="cpu")
+    assert torch.equal(torch.get_rng_state(), rng)  # no random initialisation ran
+    assert not any(t.is_meta for t in [*loaded.parameters(), *loaded.buffers()])
+    assert {p.device.type for p in loaded.parameters()} == {"cpu"}
+    assert all(p.requires_grad for p in loaded.parameters())
+    x = _input_for(kind)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), normal(x))
+    for net in (loaded, normal):  # and it trains as the normal build does: same gradients
+        out = net(x)
+        (out[0] if isinstance(out, tuple) else out).pow(2).mean().backward()
+    grads = {n: p.grad for n, p in loaded.named_parameters()}
+    assert any(g is not None for g in grads.values())
+    for name, p in normal.named_parameters():
+        assert (grads[name] is None) == (p.grad is None), name
+        assert p.grad is None or torch.equal(grads[name], p.grad), name
+
+
+class BufferedModel(SequenceModel):
+    """A linear map with a non-persistent buffer and a plain tensor attribute, both computed
+    in the constructor (neither is in the state dict, so meta loading cannot give them)."""
+
+    def __init__(self, input_size: int = 3) -> None:
+        super().__init__()
+        self._remember_config(locals())
+        self.linear = nn.Linear(input_size, 1)
+        self.register_buffer("offset", torch.arange(input_size, dtype=torch.float32), False)
+        self.factor = torch.full((1,), 2.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x[:, -1] + self.offset) * self.factor
+
+
+class ValueReadingModel(SequenceModel):
+    """A constructor that reads a tensor's value: impossible on the meta device."""
+
+    def __init__(self, input_size: int = 3) -> None:
+        super().__init__()
+        self._remember_config(locals())
+        self.linear = nn.Linear(input_size, 1)
+        self.gain = float(torch.ones(1).sum().item())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x[:, -1]) * self.gain
+
+
+class _FallbackModels:
+    SEQZOO_HOOK_API = 1
+
+    @hookimpl
+    def register_models(self, register: Any) -> None:
+        register("buffered-test", BufferedModel, description="non-persistent buffer")
+        register("value-reading-test", ValueReadingModel, description="reads a value")
+
+
+@pytest.mark.parametrize("name", ["buffered-test", "value-reading-test"])
+def test_a_model_meta_cannot_build_is_built_normally(name: str, tmp_path: Path) -> None:
+    registry = Registry(plugins=[_FallbackModels()])
+    torch.manual_seed(0)
+    model = registry.create("model", name)
+    loaded = _check_round_trip(model, _real(), tmp_path / name, registry=registry)
+    tensors = [*loaded.parameters(), *loaded.buffers(), getattr(loaded, "factor", torch.ones(1))]
+    assert not any(t.is_meta for t in tensors)
+    if name == "buffered-test":
+        assert torch.equal(loaded.offset, torch.arange(3.0)) and loaded.factor.item() == 2.0
+
+
+def test_keys_missing_under_strict_false_are_initialised_not_left_on_meta(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    one = seqzoo.create_model("lstm", input_size=2, hidden_size=4)
+    save_pretrained(one, tmp_path / "one")
+    _edit_config(tmp_path / "one", config={"num_layers": 2})
+    loose = from_pretrained(tmp_path / "one", strict=False)
+    assert not any(p.is_meta for p in loose.parameters())
+    assert torch.equal(loose.core.rnn.weight_ih_l0, one.core.rnn.weight_ih_l0)
+    assert loose.core.rnn.weight_ih_l1.abs().sum() > 0  # the layer the file lacks: initialised
+    with torch.no_grad():
+        assert torch.isfinite(loose(_real(features=2))).all()
+
+
+def test_weights_saved_in_another_dtype_are_cast_as_a_copy_would_cast_them(
+    tmp_path: Path,
+) -> None:
+    torch.manual_seed(0)
+    model = seqzoo.create_model("gru", input_size=3, hidden_size=5).eval()
+    save_pretrained(model.to(torch.float64), tmp_path / "m")
+    loaded = from_pretrained(tmp_path / "m", device="cpu")
+    assert {p.dtype for p in loaded.parameters()} == {torch.float32}  # the built dtype
+    assert torch.equal(loaded.head.weight, model.head.weight.float())

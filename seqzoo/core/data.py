@@ -32,12 +32,14 @@ import torch
 from torch import Tensor
 
 from .errors import ConfigError, ShapeError
+from .scaling import StandardScaler
 
 __all__ = [
     "TASKS",
     "Preprocessing",
     "SequenceData",
     "Split",
+    "StandardScaler",
     "chronological_split",
     "forecast_data",
     "random_split",
@@ -101,27 +103,34 @@ class Split:
 class Preprocessing:
     """What turns raw data into model inputs and model outputs back into raw units.
 
-    Scalers are scikit-learn ``StandardScaler``\\ s fit on the training split only;
-    ``to_dict`` / ``from_dict`` give plain JSON (for ``config.json``), so no pickle is needed.
+    Scalers are :class:`~seqzoo.core.scaling.StandardScaler`\\ s fit on the training split
+    only (any object with fitted ``mean_`` and ``scale_``, such as scikit-learn's, is taken
+    as one); ``to_dict`` / ``from_dict`` give plain JSON (for ``config.json``), so no pickle
+    is needed.
     """
 
-    input_scaler: Any = None  # sklearn StandardScaler over the input features
-    target_scaler: Any = None  # sklearn StandardScaler over the target column(s)
+    input_scaler: StandardScaler | None = None  # over the input features
+    target_scaler: StandardScaler | None = None  # over the target column(s)
     tokenizer: Any = None  # tokenizers.Tokenizer for text
     window: int | None = None
     horizon: int | None = None
     feature_names: list[str] = field(default_factory=list)
     target_names: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.input_scaler = StandardScaler.of(self.input_scaler)
+        self.target_scaler = StandardScaler.of(self.target_scaler)
+
     def scale_inputs(self, x: np.ndarray) -> np.ndarray:
         """Raw ``(..., features)`` -> model units."""
         if self.input_scaler is None:
             return x
-        shape = x.shape
-        return self.input_scaler.transform(x.reshape(-1, shape[-1])).reshape(shape)
+        shape = np.shape(x)
+        return self.input_scaler.transform(np.reshape(x, (-1, shape[-1]))).reshape(shape)
 
     def unscale_targets(self, y: np.ndarray | Tensor) -> np.ndarray:
-        """Model outputs ``(..., targets)`` -> raw units."""
+        """Model outputs ``(..., targets)`` -> raw units (``targets`` may be folded into the
+        last axis, as ``(N, horizon * targets)``)."""
         y = y.detach().cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
         if self.target_scaler is None:
             return y
@@ -132,10 +141,8 @@ class Preprocessing:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values (scaler means and scales; the tokenizer is saved separately)."""
 
-        def scaler(s: Any) -> dict[str, list[float]] | None:
-            if s is None:
-                return None
-            return {"mean": s.mean_.tolist(), "scale": s.scale_.tolist()}
+        def scaler(s: StandardScaler | None) -> dict[str, list[float]] | None:
+            return None if s is None else StandardScaler.of(s).to_dict()  # type: ignore[union-attr]
 
         return {
             "input_scaler": scaler(self.input_scaler),
@@ -148,17 +155,10 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], tokenizer: Any = None) -> Preprocessing:
-        from sklearn.preprocessing import StandardScaler
+        """What :meth:`to_dict` wrote (plus the tokenizer, read from its own file)."""
 
-        def scaler(d: dict[str, list[float]] | None) -> Any:
-            if d is None:
-                return None
-            s = StandardScaler()
-            s.mean_ = np.asarray(d["mean"], dtype=np.float64)
-            s.scale_ = np.asarray(d["scale"], dtype=np.float64)
-            s.var_ = s.scale_**2
-            s.n_features_in_ = len(s.mean_)
-            return s
+        def scaler(d: Mapping[str, Any] | None) -> StandardScaler | None:
+            return None if d is None else StandardScaler.from_dict(d)
 
         return cls(
             input_scaler=scaler(data.get("input_scaler")),
@@ -276,25 +276,6 @@ def random_split(
     return order[train], order[validation_range], order[test_range]
 
 
-def _fit_scaler(rows: np.ndarray) -> Any:
-    from sklearn.preprocessing import StandardScaler
-
-    return StandardScaler().fit(rows)
-
-
-def _column_scaler(scaler: Any, columns: slice) -> Any:
-    """A StandardScaler holding ``scaler``'s statistics of ``columns`` (exactly equal values)."""
-    from sklearn.preprocessing import StandardScaler
-
-    part = StandardScaler()
-    part.mean_ = scaler.mean_[columns].copy()
-    part.var_ = scaler.var_[columns].copy()
-    part.scale_ = scaler.scale_[columns].copy()
-    part.n_features_in_ = len(part.mean_)
-    part.n_samples_seen_ = scaler.n_samples_seen_
-    return part
-
-
 def _first_non_finite(values: np.ndarray, columns: Sequence[str], source: str) -> None:
     """ConfigError naming the column and (0-based) row of the first NaN or infinity."""
     bad = ~np.isfinite(values)
@@ -326,9 +307,9 @@ def forecast_data(
     """A forecasting dataset from a raw ``(time, columns)`` series whose last ``targets``
     columns are the targets (every column is an input).
 
-    The time axis is split chronologically first, a StandardScaler is fit on the training
-    range only, and each range is windowed on its own with :func:`sliding_windows`, so no
-    window crosses a split boundary. Inputs ``(N, window, columns)`` float32 are views of one
+    The time axis is split chronologically first, a :class:`StandardScaler` is fit on the
+    training range only, and each range is windowed on its own with :func:`sliding_windows`, so
+    no window crosses a split boundary. Inputs ``(N, window, columns)`` float32 are views of one
     scaled copy of the series; targets ``(N, horizon * targets)`` hold, step by step, the next
     ``horizon`` rows of the target columns (the layout ``unscale_targets`` expects). A split
     whose fraction is 0 is empty; one shorter than ``window + horizon`` steps is a
@@ -365,8 +346,8 @@ def forecast_data(
                 field="window",
             )
 
-    input_scaler = _fit_scaler(raw[ranges["train"]])
-    target_scaler = _column_scaler(input_scaler, slice(count - targets, count))
+    input_scaler = StandardScaler().fit(raw[ranges["train"]])
+    target_scaler = input_scaler.columns(slice(count - targets, count))
     # one scaled float32 copy; every split's inputs are zero-copy windows into it
     scaled = torch.from_numpy(input_scaler.transform(raw).astype(np.float32))
 
@@ -445,8 +426,8 @@ def tabular_data(
         raise ConfigError(f"{name}: no training rows out of {len(x)}; use more samples")
     input_scaler = target_scaler = None
     if scale:
-        input_scaler = _fit_scaler(x[train.numpy()])
-        target_scaler = _fit_scaler(y[train.numpy()])
+        input_scaler = StandardScaler().fit(x[train.numpy()])
+        target_scaler = StandardScaler().fit(y[train.numpy()])
         x, y = input_scaler.transform(x), target_scaler.transform(y)
     inputs = torch.from_numpy(x.astype(np.float32)).unsqueeze(1)
     outputs = torch.from_numpy(y.astype(np.float32))

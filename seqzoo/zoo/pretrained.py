@@ -12,6 +12,10 @@ A saved model is a directory (locally, or a Hub repository) holding:
 
 Only safetensors are read: nothing is ever unpickled (a pickle can run arbitrary code while it
 loads), and a directory or repository that holds only pickle weights is refused.
+
+Loading checks every file's sha256, then builds the model on the meta device (shapes only) and
+makes the file's tensors its parameters, so no weight is random-initialised only to be
+overwritten; a model that cannot be built that way is built normally and the weights copied in.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +33,7 @@ import torch
 
 from seqzoo import __version__
 from seqzoo.core.device import resolve_device, resolve_dtype
-from seqzoo.core.errors import ConfigError, UnknownNameError, WeightsError
+from seqzoo.core.errors import ConfigError, SeqzooError, UnknownNameError, WeightsError
 
 from .card import render_card
 from .hub import (
@@ -293,7 +297,8 @@ def _verify(directory: Path, checksums: list[tuple[str, str, str]], where: str) 
             )
 
 
-def _build(config: dict[str, Any], registry: Any, device: torch.device, where: str) -> Any:
+def _constructor(config: dict[str, Any], registry: Any, where: str) -> Callable[[], Any]:
+    """A no-argument callable that builds the model ``config.json`` describes."""
     name = config["model"]
     try:
         spec = registry.get("model", name)
@@ -307,9 +312,7 @@ def _build(config: dict[str, Any], registry: Any, device: torch.device, where: s
         accepts_registry = False
     if accepts_registry and "registry" not in arguments:
         arguments["registry"] = registry  # hybrids find their layers in the caller's registry
-    # parameters are created on the target device, not on the CPU and then copied
-    with device:
-        return spec.create(**arguments)
+    return lambda: spec.create(**arguments)
 
 
 def _cuda_index(device: torch.device) -> str:
@@ -318,38 +321,140 @@ def _cuda_index(device: torch.device) -> str:
     return str(device)
 
 
+def _unreadable(path: Path, where: str, exc: Exception) -> WeightsError:
+    return WeightsError(
+        f"{where}: {path.name} is corrupt or truncated and cannot be read as safetensors "
+        f"({exc}); download or save it again"
+    )
+
+
+def _key_mismatch(
+    path: Path, where: str, missing: Iterable[str], unexpected: Iterable[str]
+) -> None:
+    """The strict-loading error listing both kinds of key mismatch (nothing when none)."""
+    parts = []
+    if missing:
+        parts.append("missing keys (in the model, not in the file): " + ", ".join(sorted(missing)))
+    if unexpected:
+        parts.append(
+            "unexpected keys (in the file, not in the model): " + ", ".join(sorted(unexpected))
+        )
+    if parts:
+        raise WeightsError(
+            f"{where}: {path.name} does not match the model built from {CONFIG_NAME}: "
+            + "; ".join(parts)
+            + ". Pass strict=False to load the keys that match anyway"
+        )
+
+
 def _load_weights(
     model: torch.nn.Module, path: Path, device: torch.device, strict: bool, where: str
 ) -> None:
+    """Copy ``path``'s tensors into the parameters of a model built normally (on ``device``)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_model
 
     try:
         missing, unexpected = load_model(model, str(path), strict=False, device=_cuda_index(device))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(
-            f"{where}: {path.name} is corrupt or truncated and cannot be read as safetensors "
-            f"({exc}); download or save it again"
-        ) from None
+        raise _unreadable(path, where, exc) from None
     except RuntimeError as exc:  # size mismatches between the file and the built model
         raise WeightsError(
             f"{where}: {path.name} does not fit the model built from {CONFIG_NAME}: {exc}"
         ) from None
-    if strict and (missing or unexpected):
-        parts = []
-        if missing:
-            parts.append(
-                "missing keys (in the model, not in the file): " + ", ".join(sorted(missing))
-            )
-        if unexpected:
-            parts.append(
-                "unexpected keys (in the file, not in the model): " + ", ".join(sorted(unexpected))
-            )
+    if strict:
+        _key_mismatch(path, where, missing, unexpected)
+
+
+def _unmaterialised(model: torch.nn.Module) -> list[str]:
+    """Names of tensors still on the meta device: parameters or buffers the file did not give
+    (non-persistent buffers, keys missing under ``strict=False``) and tensors a module keeps as
+    plain attributes (or lists of them)."""
+    names = [n for n, t in model.named_parameters(remove_duplicate=False) if t.is_meta]
+    names += [n for n, t in model.named_buffers(remove_duplicate=False) if t.is_meta]
+    for prefix, module in model.named_modules():
+        for attribute, value in vars(module).items():
+            values = value if isinstance(value, (list, tuple)) else (value,)
+            if any(isinstance(v, torch.Tensor) and v.is_meta for v in values):
+                names.append(f"{prefix}.{attribute}" if prefix else attribute)
+    return names
+
+
+def _assign_weights(
+    model: torch.nn.Module, state: dict[str, torch.Tensor], strict: bool, path: Path, where: str
+) -> bool:
+    """Make ``state``'s tensors the parameters and buffers of ``model`` (built on the meta
+    device): no copy, no initialisation. Tensors shared under several names (tied weights,
+    stored once in the file) are shared again. Returns whether every tensor of the model is
+    now real; when not, the caller builds the model normally instead."""
+    own = model.state_dict(keep_vars=True)
+    groups: dict[int, list[str]] = {}
+    for name, tensor in own.items():
+        groups.setdefault(id(tensor), []).append(name)
+    state = dict(state)
+    for names in groups.values():
+        given = next((n for n in names if n in state), None)
+        for name in names:
+            if given is not None and name not in state:
+                state[name] = state[given]  # a tied alias the file stores once
+            value = state.get(name)
+            if value is not None and value.dtype != own[name].dtype:
+                state[name] = value.to(own[name].dtype)  # as a copy into the parameter casts
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
+    except RuntimeError as exc:  # size mismatches between the file and the built model
         raise WeightsError(
-            f"{where}: {path.name} does not match the model built from {CONFIG_NAME}: "
-            + "; ".join(parts)
-            + ". Pass strict=False to load the keys that match anyway"
-        )
+            f"{where}: {path.name} does not fit the model built from {CONFIG_NAME}: {exc}"
+        ) from None
+    if strict:
+        _key_mismatch(path, where, missing, unexpected)
+    tied = [names for names in groups.values() if len(names) > 1]
+    if tied:  # assign gave each alias a Parameter of its own: tie them again
+        now = model.state_dict(keep_vars=True)
+        for names in tied:
+            for alias in names[1:]:
+                owner, _, attribute = alias.rpartition(".")
+                setattr(model.get_submodule(owner), attribute, now[names[0]])
+    if _unmaterialised(model):
+        return False
+    for module in model.modules():
+        if isinstance(module, torch.nn.RNNBase):
+            module.flatten_parameters()  # one contiguous weight block for cuDNN (no-op on CPU)
+    return True
+
+
+def _build_and_load(
+    make: Callable[[], Any], path: Path, device: torch.device, strict: bool, where: str
+) -> Any:
+    """The model ``make`` builds, holding ``path``'s weights on ``device``.
+
+    It is built on the meta device (shapes only: no memory, no random initialisation) and the
+    file's tensors become its parameters. A model that cannot be built there (its constructor
+    computes with tensor values) or that keeps tensors the file does not hold is built
+    normally on ``device`` and the weights are copied in.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        with torch.device("meta"):
+            model = make()
+    except SeqzooError:
+        raise  # a bad config: building normally would fail the same way
+    except Exception:  # e.g. a constructor that reads tensor values, impossible on meta
+        model = None
+    if model is not None:
+        try:
+            state = load_file(str(path), device=_cuda_index(device))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise _unreadable(path, where, exc) from None
+        if _assign_weights(model, state, strict, path, where):
+            return model
+    # parameters are created on the target device, not on the CPU and then copied
+    with device:
+        model = make()
+    _load_weights(model, path, device, strict, where)
+    return model
 
 
 def _load_tokenizer(path: Path, where: str) -> Any:
@@ -373,7 +478,8 @@ def load_directory(
 ) -> Any:
     """Load a saved model directory (see the module docstring); :func:`from_pretrained` with
     the source already found. ``expected_files`` (name -> sha256, e.g. from a zoo entry) are
-    checked besides the checksums in ``config.json``."""
+    checked besides the checksums in ``config.json``. The weights are loaded straight onto
+    ``device`` into a model built on the meta device (see the module docstring)."""
     from seqzoo.core.data import Preprocessing
 
     directory = Path(directory)
@@ -390,8 +496,8 @@ def load_directory(
     checksums += [(n, h, CONFIG_NAME) for n, h in recorded.items()]
     _verify(directory, checksums, where)
 
-    model = _build(config, registry, torch_device, where)
-    _load_weights(model, directory / WEIGHTS_NAME, torch_device, strict, where)
+    make = _constructor(config, registry, where)
+    model = _build_and_load(make, directory / WEIGHTS_NAME, torch_device, strict, where)
     if torch_dtype is not None:
         model.to(dtype=torch_dtype)
 
