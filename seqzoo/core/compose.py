@@ -30,7 +30,16 @@ import torch
 from torch import Tensor, nn
 
 from .errors import ConfigError, NotSteppableError, SeqzooError, ShapeError, UnknownNameError
-from .modules import Layer, SequenceModel, State, check_ids, check_sequence, check_step
+from .modules import (
+    Layer,
+    SequenceModel,
+    State,
+    autograd_off,
+    check_ids,
+    check_sequence,
+    check_step,
+    inference_mode,
+)
 from .specs import check_arguments
 
 __all__ = ["Chain", "Hybrid", "compose", "load_spec"]
@@ -236,6 +245,9 @@ class Hybrid(SequenceModel):
         """One step ``(batch, input_size)`` (or ``(batch,)`` ids) -> ``(batch, output_size)``."""
         self._require_causal()
         self._check(x, stepping=True)
+        if autograd_off():  # one inference-mode region for every layer of the step
+            with inference_mode(True):
+                return self.body.step(x, state)
         return self.body.step(x, state)
 
     def forward_stateful(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
@@ -244,6 +256,12 @@ class Hybrid(SequenceModel):
         self._check(x, stepping=False)
         if x.shape[1] == 0:
             raise ShapeError("hybrid.forward_stateful needs a chunk of at least one time step")
+        if autograd_off():
+            with inference_mode(True):
+                return self._steps(x, state)
+        return self._steps(x, state)
+
+    def _steps(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         outputs = []
         for t in range(x.shape[1]):
             y, state = self.body.step(x[:, t], state)

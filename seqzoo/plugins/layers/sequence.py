@@ -76,7 +76,7 @@ class Recurrent(Layer):
                 f"{self.cell} layer is bidirectional: its output depends on future steps, so it "
                 "cannot run step by step; use the whole-sequence forward or set bidirectional=False"
             )
-        return self.core.step(check_step(x, self.input_size, self.cell), state)
+        return self.core.step(x, state)  # checks x as check_step does, and the state
 
 
 class Conv1d(Layer):

@@ -25,7 +25,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqzoo.core.errors import ConfigError, NotSteppableError
-from seqzoo.core.modules import SequenceModel, State, check_sequence, check_step
+from seqzoo.core.modules import (
+    SequenceModel,
+    State,
+    autograd_off,
+    check_sequence,
+    check_step,
+    inference_mode,
+)
 from seqzoo.core.validate import boolean, output_mode, positive_int
 from seqzoo.plugins.nn import CausalConv1d, RecurrentCore
 
@@ -200,11 +207,17 @@ class ConvRecurrent(SequenceModel):
         check_step(x, self.input_size, type(self).__name__)
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
+        if autograd_off():  # the recurrent stack runs its fused cells in either case
+            with inference_mode(True):
+                return self._step(x, state)
+        return self._step(x, state)
+
+    def _step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         conv, buffers = self._convs_step(x, state[0])
         if self.style == "serial":
-            output, rnn_state = self.core.step(conv, state[1])
+            output, rnn_state = self.core.cells(conv, self.core.prepare_step(conv, state[1]))
             return self._finish(output), (buffers, rnn_state)
-        output, rnn_state = self.core.step(x, state[1])
+        output, rnn_state = self.core.cells(x, self.core.prepare_step(x, state[1]))
         total, count = state[2] + conv, state[3] + 1
         features = torch.cat([output, total / count], dim=-1)
         return self._finish(features), (buffers, rnn_state, total, count)

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqzoo.core.errors import ConfigError, ShapeError
-from seqzoo.core.modules import SequenceModel, State, check_ids
+from seqzoo.core.modules import SequenceModel, State, autograd_off, check_ids, inference_mode
 from seqzoo.core.validate import output_mode, positive_int
 from seqzoo.plugins.nn import RecurrentCore
 
@@ -148,7 +148,19 @@ class EmbeddingLSTM(SequenceModel):
         return self.core.initial_state(batch_size, device=device, dtype=dtype)
 
     def step(self, ids: Tensor, state: State = None) -> tuple[Tensor, State]:
-        """One step: ids ``(batch,)`` -> ``(batch, output_size)``."""
+        """One step: ids ``(batch,)`` -> ``(batch, output_size)``, with the fused LSTM cells
+        (under ``torch.inference_mode`` when autograd is off)."""
         check_ids(ids, 1, f"{type(self).__name__}.step")
-        output, state = self.core.step(self.dropout(self.embedding(ids)), state)
-        return self.head(self.dropout(output)), state
+        if autograd_off():
+            with inference_mode(True):
+                return self._step(ids, state)
+        return self._step(ids, state)
+
+    def _step(self, ids: Tensor, state: State) -> tuple[Tensor, State]:
+        x = self.embedding(ids)
+        if self.training:  # dropout is the identity in eval: skip its calls when streaming
+            x = self.dropout(x)
+        output, state = self.core.cells(x, self.core.prepare_step(x, state))
+        if self.training:
+            output = self.dropout(output)
+        return self.head(output), state

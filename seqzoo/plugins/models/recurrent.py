@@ -17,7 +17,13 @@ import torch
 from torch import Tensor, nn
 
 from seqzoo.core.errors import NotSteppableError
-from seqzoo.core.modules import SequenceModel, State, check_sequence, check_step
+from seqzoo.core.modules import (
+    SequenceModel,
+    State,
+    autograd_off,
+    check_sequence,
+    inference_mode,
+)
 from seqzoo.core.validate import boolean, output_mode, positive_int
 from seqzoo.plugins.nn import RecurrentCore
 
@@ -90,8 +96,18 @@ class RecurrentModel(SequenceModel):
         return self.core.initial_state(batch_size, device=device, dtype=dtype)
 
     def step(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
-        """One step ``(batch, input_size) -> (batch, output_size)``."""
-        self._require_causal()
-        check_step(x, self.input_size, self._config["cell"])
-        output, state = self.core.step(x, state)
-        return self.head(self.dropout(output)), state
+        """One step ``(batch, input_size) -> (batch, output_size)``: the fused cell kernels
+        (:meth:`RecurrentCore.cells`), O(1) in the steps so far. With autograd off it runs
+        under ``torch.inference_mode`` (see :func:`~seqzoo.core.modules.autograd_off`)."""
+        if not self.causal:
+            self._require_causal()
+        core = self.core
+        state = core.prepare_step(x, state)  # checks x as check_step does, and the state
+        if not autograd_off():
+            output, state = core.cells(x, state)
+            return self.head(self.dropout(output)), state
+        with inference_mode(True):
+            output, state = core.cells(x, state)
+            if self.training:  # dropout is the identity in eval: skip its call when streaming
+                output = self.dropout(output)
+            return self.head(output), state
