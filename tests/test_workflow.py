@@ -281,3 +281,37 @@ def test_a_trained_model_saves_with_its_preprocessing(tmp_path: Path) -> None:
     config = loaded.config
     config["hidden_size"] = 99  # a copy: the model's own record does not change
     assert loaded.config["hidden_size"] == 4
+
+
+def test_train_flags_for_saving_and_plotting(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = run_seqzoo(
+        "train", "--model", "rnn", "-M", "hidden_size=4", "--dataset", "nile", "--epochs", "2",
+        "--no-plot", "--save-every", "epoch", "--run-dir", str(run_dir),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "epoch 2/2" in result.stderr  # --no-plot keeps the epoch lines
+    spec = json.loads((run_dir / "run.json").read_text())
+    assert spec["trainer"]["save_every"] == "epoch" and spec["trainer"]["plot"] is False
+    assert not (run_dir / "loss.png").exists()
+    resumed = run_seqzoo("train", "--resume", str(run_dir), "--epochs", "3", "--save-every", "5")
+    assert resumed.returncode == 0, resumed.stderr
+    assert not (run_dir / "loss.png").exists()  # plot=False carries over from run.json
+    state = torch.load(run_dir / "checkpoints/last/trainer.pt", weights_only=True)
+    assert state["epoch"] == 3 and state["options"]["save_every"] == 5.0
+    assert len(json.loads((run_dir / "history.json").read_text())["rows"]) == 3
+    bad = run_seqzoo("train", "--resume", str(run_dir), "--epochs", "4", "--save-every", "soon")
+    assert bad.returncode == 2 and "save_every" in bad.stderr and "'epoch'" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_a_quiet_cli_run_draws_no_plot(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = run_seqzoo(
+        "train", "--model", "rnn", "-M", "hidden_size=4", "--dataset", "nile", "--epochs", "1",
+        "--quiet", "--run-dir", str(run_dir),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "epoch 1/1" not in result.stderr
+    assert (run_dir / "checkpoints/last/model.safetensors").is_file()
+    assert (run_dir / "history.json").is_file() and not (run_dir / "loss.png").exists()

@@ -130,7 +130,8 @@ def train(
     (a model may also be a composed spec: ``{"layers": [...]}`` or a list of layer specs).
 
     ``options`` go to the trainer (``epochs``, ``batch_size``, ``clip``, ``patience``,
-    ``seed``, ``quiet``). ``resume=RUN_DIR`` continues a run from its last checkpoint.
+    ``seed``, ``quiet``, ``plot``, ``save_every``). ``resume=RUN_DIR`` continues a run from its
+    last checkpoint.
 
     ``init`` (a zoo name, ``seqzoo/<name>`` or a saved model directory) starts from that
     model's weights, config and preprocessing; ``model`` (default ``lstm``, or the init model's
@@ -159,6 +160,7 @@ def train(
 
             source = load_init(init, registry)
             if source.forecaster:
+                options.pop("plot", None)  # its own loop, which always draws loss.png
                 return train_forecaster(
                     source, model=model, dataset=dataset, optimizer=optimizer, trainer=trainer,
                     schedule=schedule, run_dir=run_dir, registry=registry, **options,
@@ -220,6 +222,10 @@ def train(
         resume=str(directory) if resume is not None else None,
     )
     _attach(net, data, spec)
+    if directory is not None:  # so `seqzoo predict RUN_DIR` needs no dataset
+        from .predict import save_run_window
+
+        save_run_window(directory, net, data)
     if spec.get("init") and directory is not None:  # the run directory is a loadable model too
         from seqzoo.zoo.finetune import save_finetuned
 

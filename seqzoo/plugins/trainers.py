@@ -25,6 +25,8 @@ COMMON_DEFAULTS = {
     "run_dir": None,
     "checkpoint_every": None,
     "restore_best": True,
+    "save_every": 30.0,
+    "plot": True,
 }
 
 

@@ -4,10 +4,17 @@ backpropagation through time over chunks of long sequences).
 ``trainer.fit(model, data, optimizer, schedule=None, resume=None) -> History``: ``optimizer``
 is a torch optimizer over ``model.parameters()`` (it owns the learning rate), ``schedule`` a
 scheduler over it (stepped per batch or per epoch: ``schedule_interval``). Each epoch trains,
-validates, keeps the best weights by ``monitor`` and, with a ``run_dir``, saves the ``last`` and
-``best`` checkpoints and ``history.json`` / ``metrics.csv`` (``loss.png`` at the end).
-``epochs`` is the total: a resumed run continues up to it bit for bit as if it had never
-stopped (model, optimizer, schedule, counters and random states all restored).
+validates and keeps the best weights by ``monitor``. With a ``run_dir``, the ``last`` checkpoint
+(with ``best`` and ``history.json`` / ``metrics.csv`` beside it) is saved after an epoch once
+``save_every`` seconds have passed since the previous save (or after every epoch:
+``save_every="epoch"``), and always after the final epoch; ``loss.png`` is drawn once, at the
+end. ``epochs`` is the total: a resumed run continues from whatever ``last`` holds up to it bit
+for bit as if it had never stopped (model, optimizer, schedule, counters and random states all
+restored).
+
+The data is checked once per ``fit`` (shapes agree, float inputs and targets finite), never per
+batch. With the environment variable ``SEQZOO_PROFILE=FILE``, ``fit`` also writes where its time
+went (epochs, checkpoints, history files, plot, checks; fsyncs) to ``FILE`` as JSON.
 
 A NaN/inf loss raises ``NonFiniteLossError`` after the last finite weights are put back;
 Ctrl-C saves the current state as ``last`` and raises ``TrainingInterrupted``.
@@ -20,7 +27,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -33,22 +40,13 @@ from seqzoo.core.modules import detach_state
 from seqzoo.core.training import (
     EpochRow,
     History,
-    NonFiniteLossError,
-    TrainingInterrupted,
-    TrainingResult,
-    capture_rng,
-    checkpoint_path,
     forward_fn,
-    load_checkpoint,
     loss_for,
     plot_loss,
     progress_bar,
-    restore_rng,
-    save_checkpoint,
     schedule_interval,
-    seed_everything,
-    write_history,
 )
+from seqzoo.plugins.training_run import Run, check_splits, text
 
 __all__ = ["TBPTT", "VAL_METRICS", "Supervised", "per_step_forecast"]
 
@@ -83,16 +81,21 @@ def _integer(value: Any, field: str, minimum: int, optional: bool = False) -> in
     return value
 
 
-def _snapshot(model: nn.Module) -> dict[str, Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
-def _resume_dirs(resume: str | Path) -> tuple[Path, Path | None]:
-    """``(checkpoint to resume from, its run directory or None)``."""
-    resume = Path(resume)
-    if (resume / "checkpoints").is_dir():
-        return resume, resume  # load_checkpoint reads a run directory's last checkpoint
-    return resume, resume.parents[1] if resume.parent.name == "checkpoints" else None
+def _save_every(value: Any) -> float | str:
+    """``"epoch"``, or seconds (a number >= 0; 0 is every epoch too)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("epoch", "epochs"):
+            return "epoch"
+        try:
+            value = float(text.removesuffix("s"))
+        except ValueError:
+            value = None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ConfigError(
+            f"must be 'epoch' or a number of seconds >= 0, got {value!r}", field="save_every"
+        )
+    return "epoch" if value == 0 else float(value)
 
 
 class Supervised:
@@ -103,8 +106,12 @@ class Supervised:
     ``monitor`` (``train_loss``, ``val_loss`` or one of :data:`VAL_METRICS`; ``val_accuracy``
     is maximized, the rest minimized; ``val_*`` falls back to ``train_loss`` without validation
     data), ``seed``, ``quiet`` (no progress bar or epoch lines), ``run_dir`` (None: no files;
-    resuming: the resumed run's), ``checkpoint_every`` (also keep ``epoch-NNNN`` every that many
-    epochs), ``restore_best`` (end with the best weights rather than the last).
+    resuming: the resumed run's), ``save_every`` (seconds between saves of ``last``, ``best`` and
+    the history files, checked after each epoch; ``"epoch"``: after every epoch; the final epoch
+    is always saved, and Ctrl-C saves too, so only a hard kill loses work: at most that long, or
+    one epoch when epochs take longer), ``checkpoint_every`` (also keep ``epoch-NNNN`` every that
+    many epochs), ``restore_best`` (end with the best weights rather than the last), ``plot``
+    (draw ``loss.png`` at the end; False: matplotlib is never imported).
     """
 
     name = "supervised"
@@ -121,6 +128,8 @@ class Supervised:
         run_dir: str | Path | None = None,
         checkpoint_every: int | None = None,
         restore_best: bool = True,
+        save_every: float | str = 30.0,
+        plot: bool = True,
     ) -> None:
         self.epochs = _integer(epochs, "epochs", 1)
         self.batch_size = _integer(batch_size, "batch_size", 1)
@@ -138,11 +147,13 @@ class Supervised:
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.checkpoint_every = _integer(checkpoint_every, "checkpoint_every", 1, optional=True)
         self.restore_best = bool(restore_best)
+        self.save_every = _save_every(save_every)
+        self.plot = bool(plot)
 
     @property
     def options(self) -> dict[str, Any]:
         """The constructor options as plain values (saved in checkpoints)."""
-        return {**vars(self), "run_dir": _text(self.run_dir)}
+        return {**vars(self), "run_dir": text(self.run_dir)}
 
     def _prepare(self, model: nn.Module, data: SequenceData) -> tuple[Split, Split]:
         """The training and validation splits this trainer feeds the model."""
@@ -200,6 +211,7 @@ class Supervised:
         """Train ``model`` on ``data``; return the :class:`History` (also written to
         ``run_dir``). ``resume``: a run directory (its ``last`` checkpoint) or a checkpoint
         directory to continue from."""
+        entered = time.perf_counter()
         reference = next(iter(model.parameters()), None)
         device = reference.device if reference is not None else torch.device("cpu")
         dtype = reference.dtype if reference is not None else None
@@ -211,7 +223,10 @@ class Supervised:
             raise ConfigError(f"{monitor!r} is not one of {columns}", field="monitor")
         if len(validation) == 0 and monitor.startswith("val_"):
             monitor = "train_loss"  # nothing to validate on: judge by the training loss
-        run = _Run(self, model, optimizer, schedule)
+        run = Run(self, model, optimizer, schedule)
+        with run.timed("checks"):  # once per fit: the batch loop trusts the splits from here on
+            check_splits(data.name, {"training": train, "validation": validation})
+            scoring = _Scoring(data, validation)
         run.history.result.monitor = monitor
         if resume is not None:
             run.resume(resume)
@@ -247,7 +262,7 @@ class Supervised:
                 if not math.isfinite(train_loss):
                     first = int(torch.nonzero(~torch.isfinite(stacked))[0, 0])
                     run.diverged(epoch, first + 1, float(stacked[first]))
-                val_loss, metrics = self._validate(model, validation, data)
+                val_loss, metrics = self._validate(model, validation, data, scoring)
                 if val_loss is not None and not math.isfinite(val_loss):
                     run.diverged(epoch, None, val_loss)
                 lr = optimizer.param_groups[0]["lr"]
@@ -258,6 +273,7 @@ class Supervised:
                 elif interval == "epoch":
                     schedule.step()
                 row.seconds = time.perf_counter() - tick
+                run.timings["epochs"] += row.seconds
                 improved = run.record(row, value, maximize)
                 result.seconds = seconds_before + time.perf_counter() - began
                 stop = self.patience is not None and run.counters["bad_epochs"] >= self.patience
@@ -266,7 +282,8 @@ class Supervised:
                     result.stop_reason = (
                         f"early stopping: {monitor} did not improve for {self.patience} epoch(s)"
                     )
-                run.save(epoch, improved)
+                # the final epoch is saved below, once the summary is complete
+                run.save(epoch, improved, due=not stop and epoch < self.epochs)
                 self._log(row)
                 if stop:
                     break
@@ -274,29 +291,36 @@ class Supervised:
             raise run.interrupted(epoch) from None
         if not result.stopped_early:
             result.stop_reason = f"completed {result.epochs} epoch(s)"
+        run.finish()
         if self.restore_best and run.best is not None:
             model.load_state_dict(run.best)
-        if run.run_dir is not None:
-            write_history(run.run_dir, run.history)
-            plot_loss(run.history, run.run_dir / "loss.png")
+        if run.run_dir is not None and self.plot:
+            with run.timed("plot"):
+                plot_loss(run.history, run.run_dir / "loss.png")
+        run.profile(time.perf_counter() - entered)
         return run.history
 
     def _validate(
-        self, model: nn.Module, split: Split, data: SequenceData
+        self,
+        model: nn.Module,
+        split: Split,
+        data: SequenceData,
+        scoring: _Scoring | None = None,
     ) -> tuple[float | None, dict[str, float]]:
-        """Validation loss (model units) and metrics (``val_mae`` in raw units, ...)."""
+        """Validation loss (model units) and metrics (``val_mae`` in raw units, ...);
+        ``scoring`` holds what stays the same every epoch (built once per ``fit``)."""
         if len(split) == 0:
             return None, {}
+        scoring = scoring if scoring is not None else _Scoring(data, split)
         # no gradients are kept in evaluation, so larger batches fit and run faster
         predictions, loss = predict_split(model, split, data.task, 4 * self.batch_size)
         if data.task == "classification":
-            correct = (predictions == split.targets.cpu()).double().mean()
+            correct = (predictions == scoring.targets).double().mean()
             return loss, {"val_accuracy": float(correct)}
         if data.task == "language-model":
             lm = language_model_metrics(loss)  # val_perplexity, val_bpc
             return loss, {f"val_{k}": v for k, v in lm.items() if k != "loss"}
-        unscale = data.preprocessing.unscale_targets
-        error = abs(unscale(predictions) - unscale(split.targets)).mean()
+        error = abs(scoring.unscale(predictions) - scoring.targets).mean()
         return loss, {"val_mae": float(error)}
 
     def _log(self, row: EpochRow) -> None:
@@ -309,117 +333,19 @@ class Supervised:
         print("  ".join(parts), file=sys.stderr, flush=True)
 
 
-class _Run:
-    """One ``fit`` call's mutable state: counters, snapshots, history, and what saves them."""
+class _Scoring:
+    """The validation targets as each epoch's metrics compare against them, prepared once per
+    ``fit``: class labels on the CPU, or forecast/regression targets in raw units."""
 
-    def __init__(
-        self, trainer: Supervised, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Any
-    ) -> None:
-        self.trainer, self.model = trainer, model
-        self.optimizer, self.schedule = optimizer, schedule
-        self.run_dir, self.generator = trainer.run_dir, seed_everything(trainer.seed)
-        self.history = History(result=TrainingResult(run_dir=_text(self.run_dir)))
-        self.counters: dict[str, Any] = {"best_value": None, "best_epoch": None, "bad_epochs": 0}
-        self.start = 0
-        self.best: dict[str, Tensor] | None = None
-        self.good = _snapshot(model)  # the last weights known to give a finite loss
-
-    def resume(self, resume: str | Path) -> None:
-        """Load the model, optimizer, schedule, counters, history and random states."""
-        source, source_run = _resume_dirs(resume)
-        self.run_dir = self.run_dir or source_run
-        best_dir = checkpoint_path(source_run, "best") if source_run else None
-        if best_dir is not None:  # the best weights so far, to end with (restore_best)
-            best_state = load_checkpoint(best_dir, self.model)
-            self.best = _snapshot(self.model)
-        state = load_checkpoint(source, self.model, self.optimizer, self.schedule)
-        if best_dir is not None and int(best_state.get("epoch", 0)) > int(state.get("epoch", 0)):
-            # resuming an older checkpoint: the run's best/ comes from a later, abandoned
-            # stretch of training; the resumed timeline's best is not on disk
-            self.best = None
-        self.good = _snapshot(self.model)
-        self.start = int(state.get("epoch", 0))
-        if "rng" in state:
-            restore_rng(state["rng"], self.generator)
-        monitor = self.history.result.monitor
-        if "history" in state:
-            self.history = History.from_dict(state["history"])
-        self.history.result.monitor, self.history.result.run_dir = monitor, _text(self.run_dir)
-        self.history.result.stopped_early, self.history.result.stop_reason = False, ""
-        self.counters.update({k: state[k] for k in self.counters if k in state})
-
-    def record(self, row: EpochRow, value: float, maximize: bool) -> bool:
-        """Book a finished epoch (counters, snapshots, summary); True when ``value`` improved."""
-        old = self.counters["best_value"]
-        improved = old is None or (value > old if maximize else value < old)
-        self.good = _snapshot(self.model)
-        if improved:
-            self.counters.update(best_value=value, best_epoch=row.epoch, bad_epochs=0)
-            self.best = self.good  # snapshots are never changed in place: share it
-        else:
-            self.counters["bad_epochs"] += 1
-        self.history.rows.append(row)
-        result = self.history.result
-        result.epochs, result.best_epoch = row.epoch, self.counters["best_epoch"]
-        result.best_value = self.counters["best_value"]
-        return improved
-
-    def state(self, epoch: int, **extra: Any) -> dict[str, Any]:
-        """The trainer state a checkpoint holds (plain values; ``weights_only`` loadable)."""
-        return {
-            "epoch": epoch,
-            **self.counters,
-            "rng": capture_rng(self.generator),
-            "history": self.history.to_dict(),
-            "trainer": self.trainer.name,
-            "options": self.trainer.options,
-            **extra,
-        }
-
-    def save(self, epoch: int, improved: bool) -> None:
-        """Checkpoint ``last`` (and ``best`` / ``epoch-NNNN``), then the history files."""
-        if self.run_dir is None:
+    def __init__(self, data: SequenceData, split: Split) -> None:
+        self.unscale = data.preprocessing.unscale_targets
+        self.targets: Any = None
+        if len(split) == 0 or data.task == "language-model":
             return
-        state = self.state(epoch)
-        parts = (self.model, self.optimizer, self.schedule)
-        save_checkpoint(self.run_dir, "last", *parts, state)
-        if improved:
-            best = {"epoch": epoch, "monitor": self.history.result.monitor}
-            save_checkpoint(self.run_dir, "best", self.model, trainer_state=best)
-        every = self.trainer.checkpoint_every
-        if every and epoch % every == 0:
-            save_checkpoint(self.run_dir, f"epoch-{epoch:04d}", *parts, state)
-        write_history(self.run_dir, self.history)
-
-    def diverged(self, epoch: int, batch: int | None, value: float) -> NoReturn:
-        """Put the last finite weights back (and on disk if no checkpoint holds them); raise."""
-        self.model.load_state_dict(self.good)
-        saved = ""
-        if self.run_dir is not None:
-            # an earlier epoch's last/best already hold finite weights; the first epoch has none
-            for name in ("last", "best"):
-                if checkpoint_path(self.run_dir, name) is None:
-                    save_checkpoint(self.run_dir, name, self.model, trainer_state=self.state(0))
-            write_history(self.run_dir, self.history)
-            saved = f" (checkpoints in {self.run_dir / 'checkpoints'})"
-        raise NonFiniteLossError(epoch, batch, value, saved=saved)
-
-    def interrupted(self, epoch: int) -> TrainingInterrupted:
-        """Save the state at the interrupt as ``last``; the error for the caller to raise."""
-        self.history.result.stop_reason = f"interrupted during epoch {epoch}"
-        path = None
-        if self.run_dir is not None:
-            done = self.history.rows[-1].epoch if self.history.rows else self.start
-            state = self.state(done, interrupted=True)
-            path = save_checkpoint(
-                self.run_dir, "last", self.model, self.optimizer, self.schedule, state
-            )
-            write_history(self.run_dir, self.history)
-        return TrainingInterrupted(epoch, path, self.history)
-
-
-def _text(path: Path | None) -> str | None:
-    return None if path is None else str(path)
+        if data.task == "classification":
+            self.targets = split.targets.cpu()
+        else:
+            self.targets = self.unscale(split.targets)
 
 
 def per_step_forecast(data: SequenceData, split: Split) -> Split:
