@@ -40,6 +40,7 @@ __all__ = [
     "list_trainers",
     "list_zoo",
     "load_spec",
+    "predict",
     "push_to_hub",
     "reset_registry",
     "save_pretrained",
@@ -52,6 +53,7 @@ _LAZY = {
     "compose": "seqzoo.core.compose",
     "load_spec": "seqzoo.core.compose",
     "forecast": "seqzoo.zoo.forecast",
+    "predict": "seqzoo.zoo.predict",
     "from_pretrained": "seqzoo.zoo.pretrained",
     "save_pretrained": "seqzoo.zoo.pretrained",
     "push_to_hub": "seqzoo.zoo.hub",
@@ -95,6 +97,7 @@ if TYPE_CHECKING:
     from .core.workflow import train
     from .zoo.forecast import forecast
     from .zoo.hub import push_to_hub
+    from .zoo.predict import predict
     from .zoo.pretrained import from_pretrained, save_pretrained
 
 

@@ -133,3 +133,116 @@ def test_two_plugins_registering_lstm_is_an_error_naming_both(make_distribution)
     assert "model 'lstm' is registered by two plugins" in result.stderr
     assert "seqzoo 0.1.0" in result.stderr and "seqzoo-dup 1.0.0" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- seqzoo predict over many series ----------------------------------------------------------
+
+
+def _walk(rng: object, n: int) -> list[float]:
+    import numpy as np
+
+    assert isinstance(rng, np.random.Generator)
+    return (50 + np.cumsum(rng.normal(0, 6, size=n))).round(3).tolist()
+
+
+def test_predict_a_long_csv_writes_one_forecast_per_series(tmp_path) -> None:
+    import csv
+
+    import numpy as np
+
+    import seqzoo
+    from seqzoo.core.predict import forecast
+
+    rng = np.random.default_rng(0)
+    series = {"north": _walk(rng, 40), "south, east": _walk(rng, 25)}  # ragged; a quoted id
+    rows = [(key, t, v) for key, values in series.items() for t, v in enumerate(values)]
+    rows = [rows[i] for i in rng.permutation(len(rows))]  # any row order: sorted by time
+    source = tmp_path / "long.csv"
+    with source.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["unique_id", "ds", "y"])
+        writer.writerows(rows)
+    out = tmp_path / "out" / "forecast.csv"
+    done = run_seqzoo(
+        "predict", "lstm-sunspots", "--steps", "4", "--input", str(source), "--output", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "for each of 2 series" in done.stdout
+    written = list(csv.DictReader(out.open()))
+    assert [(r["unique_id"], int(r["step"])) for r in written] == [
+        (key, step) for key in series for step in range(1, 5)
+    ]
+    model = seqzoo.from_pretrained("lstm-sunspots", device="cpu")
+    expected = forecast(model, model.preprocessing, [np.asarray(v) for v in series.values()], 4)
+    got = np.asarray([float(r["sunactivity"]) for r in written]).reshape(2, 4)
+    np.testing.assert_allclose(got, expected[:, :, 0], rtol=1e-4)
+
+
+def test_predict_a_wide_csv_and_its_errors(tmp_path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    a, b = _walk(rng, 30), _walk(rng, 30)
+    wide = tmp_path / "wide.csv"
+    lines = ["month,a,b"] + [
+        f"{t},{x},{'' if t < 3 else y}" for t, (x, y) in enumerate(zip(a, b, strict=True))
+    ]
+    wide.write_text("\n".join(lines) + "\n")
+    done = run_seqzoo(
+        "predict", "lstm-sunspots", "--steps", "2", "--input", str(wide), "--time-col", "month"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "unique_id,step,sunactivity"
+    assert [line.split(",")[0] for line in done.stdout.splitlines()[1:]] == ["a", "a", "b", "b"]
+
+    out = tmp_path / "never.csv"
+    bad_time = run_seqzoo(
+        "predict", "lstm-sunspots", "--input", str(wide), "--time-col", "week", "--output", str(out)
+    )
+    assert bad_time.returncode == 2 and "no column 'week'" in bad_time.stderr
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join(lines[:26]) + "\n")  # b: 22 observed rows; a: 25
+    shorter = tmp_path / "shorter.csv"
+    shorter.write_text("\n".join(lines[:24]) + "\n")  # b: 20 observed rows
+    assert (
+        run_seqzoo(
+            "predict", "lstm-sunspots", "--input", str(short), "--time-col", "month"
+        ).returncode
+        == 0
+    )
+    too_short = run_seqzoo(
+        "predict",
+        "lstm-sunspots",
+        "--input",
+        str(shorter),
+        "--time-col",
+        "month",
+        "--output",
+        str(out),
+    )
+    assert too_short.returncode == 2
+    assert (
+        "series 'b' has 20 observed row(s)" in too_short.stderr
+        and "window of 22" in too_short.stderr
+    )
+    text = tmp_path / "text.csv"
+    text.write_text("\n".join([*lines[:-1], "29,oops,1"]) + "\n")
+    not_number = run_seqzoo("predict", "lstm-sunspots", "--input", str(text), "--output", str(out))
+    assert (
+        not_number.returncode == 2 and "'oops'" in not_number.stderr and "'a'" in not_number.stderr
+    )
+    long = tmp_path / "long.csv"
+    long.write_text(
+        "unique_id,ds,value\n" + "\n".join(f"s,{t},{v}" for t, v in enumerate(a)) + "\n"
+    )
+    no_target = run_seqzoo("predict", "lstm-sunspots", "--input", str(long), "--output", str(out))
+    assert no_target.returncode == 2 and "'y'" in no_target.stderr and "'value'" in no_target.stderr
+    repeated = tmp_path / "repeated.csv"
+    repeated.write_text(
+        "unique_id,ds,y\n" + "\n".join(f"s,{t // 2},{v}" for t, v in enumerate(a)) + "\n"
+    )
+    twice = run_seqzoo("predict", "lstm-sunspots", "--input", str(repeated), "--output", str(out))
+    assert twice.returncode == 2 and "repeats the time" in twice.stderr
+    assert not out.exists()  # no error wrote anything
+    for result in (bad_time, too_short, not_number, no_target, twice):
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -186,6 +186,15 @@ def test_rebuilding_entries_reproduces_the_catalogue_numbers(tmp_path: Path) -> 
         # compared here
         assert built[name]["metrics"] == _numbers(ENTRIES[name]["metrics"])
         assert rebuilt[name]["reference"]["shapes"] == ENTRIES[name]["reference"]["shapes"]
+        # a forecaster's folder stores its last window, listed like every file; a table's not
+        stored = "last_window.json" in rebuilt[name]["files"]
+        assert stored == (name == "rnn-nile") == ("last_window.json" in ENTRIES[name]["files"])
+    window = json.loads((tmp_path / "models" / "rnn-nile" / "last_window.json").read_text())
+    assert len(window["rows"]) == window["window"] == 5
+    bundled = catalogue.bundled_directory("rnn-nile") / "last_window.json"
+    assert window["rows"] == json.loads(bundled.read_text())["rows"]  # the data's own rows
+    card = (tmp_path / "models" / "rnn-nile" / "README.md").read_text()
+    assert f"| `last_window.json` | `{rebuilt['rnn-nile']['files']['last_window.json']}` |" in card
 
 
 def test_zoo_list_shows_a_table_and_json() -> None:
@@ -229,7 +238,8 @@ def test_zoo_download_of_a_bundled_entry_prints_its_path() -> None:
 def test_zoo_push_dry_run_prints_the_plan() -> None:
     result = run_seqzoo("zoo", "push", "rnn-nile", "someone/rnn-nile", "--dry-run", env=OFFLINE)
     assert result.returncode == 0, result.stderr
-    assert "would push 4 files" in result.stdout and "someone/rnn-nile" in result.stdout
+    assert "would push 5 files" in result.stdout and "someone/rnn-nile" in result.stdout
+    assert "last_window.json" in result.stdout  # the history `seqzoo predict` continues
     for file in ENTRIES["rnn-nile"]["files"]:
         assert f"- {file}" in result.stdout
     unknown = run_seqzoo("zoo", "build", "rnn-nil", env=OFFLINE)

@@ -90,7 +90,16 @@ def _merge(part: Any, extra: dict[str, Any]) -> Any:
 @click.option("--seed", type=int, help="Seed for repeatable runs.")
 @click.option("--run-dir", type=click.Path(), help="Where to write the run (default runs/...).")
 @click.option("--resume", type=click.Path(), help="Continue the run in this directory.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option(
+    "--save-every",
+    metavar="SECONDS|epoch",
+    help="Save the last checkpoint (with best and the history files) after an epoch once this "
+    "many seconds have passed since the previous save, or after every epoch ('epoch'); the "
+    "final epoch and Ctrl-C always save, so a hard kill loses at most this long (or one "
+    "epoch). Default 30.",
+)
+@click.option("--no-plot", is_flag=True, help="Do not draw loss.png (matplotlib is not loaded).")
+@click.option("--quiet", is_flag=True, help="No progress bars, epoch lines or loss plot.")
 def train(**flags: Any) -> None:
     """Train a model on a dataset; writes a run directory with checkpoints and metrics."""
     from seqzoo.core.workflow import load_run_file
@@ -131,6 +140,10 @@ def train(**flags: Any) -> None:
             options[key] = flags[key]
     if flags["quiet"]:
         options["quiet"] = True
+    if flags["quiet"] or flags["no_plot"]:
+        options["plot"] = False
+    if flags["save_every"] is not None:
+        options["save_every"] = _value(flags["save_every"], "--save-every", "save_every")
     if flags["resume"]:
         fixed = [
             f"--{name.replace('_', '-')}"
@@ -142,9 +155,8 @@ def train(**flags: Any) -> None:
         if fixed:
             raise ConfigError(
                 "--resume continues the run as its run.json describes it; only --epochs, "
-                "--batch-size, --clip, --patience, --seed, --quiet and -T apply (got "
-                + ", ".join(fixed).replace("--config-file", "--config")
-                + ")"
+                "--batch-size, --clip, --patience, --seed, --save-every, --no-plot, --quiet "
+                "and -T apply (got " + ", ".join(fixed).replace("--config-file", "--config") + ")"
             )
         run = run_training(resume=flags["resume"], **options)
     else:
@@ -164,6 +176,11 @@ def train(**flags: Any) -> None:
     click.echo(f"run: {run.directory}")
     if summary:
         click.echo(f"best epoch {best.get('epoch')}: {summary}")
+    # the command ends the process: spare the interpreter's final collection a walk over the
+    # millions of objects torch, pandas and matplotlib leave behind (seconds on a small run)
+    import gc
+
+    gc.freeze()
 
 
 def _name_of(part: Any) -> str:
@@ -336,17 +353,53 @@ def _evaluate_forecaster(run: Any, split: str, where: str) -> dict[str, Any]:
 @click.option(
     "--steps", type=click.IntRange(min=1), default=10, show_default=True, help="Steps to forecast."
 )
-@click.option("--input", "input_csv", type=click.Path(), help="Forecast past this CSV's end.")
+@click.option(
+    "--input",
+    "input_csv",
+    type=click.Path(),
+    help="Forecast past the end of each series in this CSV: the model's own columns (one "
+    "series), long (--id-col, --time-col, --target-col) or wide (one column per series).",
+)
+@click.option(
+    "--id-col", default="unique_id", show_default=True, help="Series id column (long --input)."
+)
+@click.option(
+    "--time-col", default=None, help="Time column of --input (default ds, date, time, ...)."
+)
+@click.option("--target-col", default="y", show_default=True, help="Value column (long --input).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Series forecast at once.",
+)
 @click.option("--output", type=click.Path(), help="CSV to write (default: print).")
-@click.option("--plot", type=click.Path(), help="Also draw history and forecast to this PNG.")
+@click.option(
+    "--plot", type=click.Path(), help="Also draw history and forecast (first series) to this PNG."
+)
 def predict(
-    target: str, steps: int, input_csv: str | None, output: str | None, plot: str | None
+    target: str,
+    steps: int,
+    input_csv: str | None,
+    id_col: str,
+    time_col: str | None,
+    target_col: str,
+    batch_size: int,
+    output: str | None,
+    plot: str | None,
 ) -> None:
-    """Forecast STEPS values past the end of the data (or of --input) with a run's model.
+    """Forecast STEPS values past the end of the data (or of each series in --input) with a
+    run's or zoo model.
 
-    A quantile forecaster (a zero-shot model or one fine-tuned from it) writes, per target
-    column, its median (the column named like the target) and its quantiles (NAME_LEVEL)."""
+    Several series (a long or wide --input) give one forecast per series: columns
+    ID, step and the targets. A quantile forecaster (a zero-shot model or one fine-tuned from
+    it) writes, per target column, its median (the column named like the target) and its
+    quantiles (NAME_LEVEL)."""
     from seqzoo.core.predict import forecast
+    from seqzoo.zoo.predict import own_history
+
+    from .predict_input import read_histories
 
     model, preprocessing, data = _load_target(target)
     if _is_quantile_forecaster(model):
@@ -357,27 +410,47 @@ def predict(
             f"{target!r} was not trained on windows of a series, so it cannot forecast; "
             "`seqzoo predict` takes a forecasting run or zoo model (see `seqzoo zoo list`)"
         )
+    ids: list[str] | None = None
     if input_csv:
-        history = _read_history(input_csv, preprocessing.feature_names)
+        ids, histories = read_histories(
+            input_csv, preprocessing, id_col, time_col, target_col, where=repr(target)
+        )
     else:
-        rebuilt = data() if data is not None else None
-        series = rebuilt.series if rebuilt is not None else None
-        if series is None:
-            raise ConfigError(f"{target!r} has no series of its own to continue; pass --input CSV")
-        history = series
-    values = forecast(model, preprocessing, history, steps)
+        histories = [own_history(model, data, repr(target), "pass --input CSV")]
+    if ids is None:
+        values = forecast(model, preprocessing, histories[0], steps)
+        forecasts = [values]
+    else:
+        labels = [f"series {i!r}" for i in ids]
+        forecasts = list(
+            forecast(model, preprocessing, histories, steps, batch_size=batch_size, names=labels)
+        )
     names = preprocessing.target_names or ["value"]
-    lines = ["step," + ",".join(names)]
-    lines += [f"{i + 1}," + ",".join(f"{v:.6g}" for v in row) for i, row in enumerate(values)]
+    header = ["step", *names] if ids is None else [id_col, "step", *names]
+    lines = [",".join(header)]
+    for n, values in enumerate(forecasts):
+        first = [] if ids is None else [_csv_field(ids[n])]
+        lines += [
+            ",".join([*first, str(i + 1), *(f"{v:.6g}" for v in row)])
+            for i, row in enumerate(values)
+        ]
     text = "\n".join(lines) + "\n"
     if output:
         _write_text_atomic(Path(output), text)
-        click.echo(f"wrote {steps} forecast steps to {output}")
+        what = f" for each of {len(forecasts)} series" if ids is not None else ""
+        click.echo(f"wrote {steps} forecast steps{what} to {output}")
     else:
         click.echo(text, nl=False)
     if plot:
-        _plot_forecast(history, values, names, Path(plot))
+        _plot_forecast(histories[0], forecasts[0], names, Path(plot))
         click.echo(f"wrote {plot}")
+
+
+def _csv_field(value: str) -> str:
+    """A CSV field, quoted when it holds a comma, a quote or a line break."""
+    if any(c in value for c in ',"\n\r'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
 
 
 def _predict_quantiles(
@@ -527,11 +600,16 @@ def generate(target: str, prompt: str, length: int, temperature: float, seed: in
 
 def _load_target(target: str) -> tuple[Any, Any, Any]:
     """A run directory, a saved model directory, a zoo name or a Hub repo id ->
-    ``(model, preprocessing, data)`` where ``data()`` rebuilds its dataset (or is None)."""
-    from seqzoo.core.workflow import RUN_FILE, build_parts, load_run
+    ``(model, preprocessing, data)`` where ``data()`` rebuilds its dataset (or is None). The
+    model's ``last_window`` holds the raw rows its folder stores (None when it has none)."""
+    from seqzoo.core.predict import load_run_model
+    from seqzoo.core.workflow import RUN_FILE, load_run
 
     path = Path(target)
     if (path / RUN_FILE).is_file():
+        stored = load_run_model(path)  # builds no dataset
+        if stored is not None:
+            return stored, stored.preprocessing, lambda: None
         run = load_run(path)
         return run.model, run.data.preprocessing, lambda: run.data
     if path.exists() and not (path / "config.json").is_file():
@@ -540,18 +618,10 @@ def _load_target(target: str) -> tuple[Any, Any, Any]:
         )
     if not path.exists() and (target.startswith((".", "/", "~")) or target.count("/") > 1):
         raise ConfigError(f"{target!r} does not exist: give a run directory or a zoo name")
-    from seqzoo.zoo.pretrained import from_pretrained
+    from seqzoo.zoo.predict import load_predictor
 
-    model = from_pretrained(target)
-    dataset = (getattr(model, "pretrained_config", None) or {}).get("dataset")
-
-    def data() -> Any:
-        if not dataset:
-            return None
-        _, rebuilt = build_parts({"dataset": dataset, "model": None}, None, model_too=False)
-        return rebuilt
-
-    return model, getattr(model, "preprocessing", None), data
+    model, rebuild = load_predictor(target)
+    return model, getattr(model, "preprocessing", None), rebuild
 
 
 def _read_history(path: str, columns: list[str]) -> Any:

@@ -345,6 +345,36 @@ def _write_reference(model: Any, data: Any, directory: Path) -> dict[str, Any]:
     }
 
 
+def _add_last_window(directory: Path, data: Any, card: dict[str, Any]) -> None:
+    """Store a forecaster's last ``window`` raw rows (``last_window.json``) in a saved model
+    folder, listed with its sha256 in ``config.json`` and on the card like the other files, so
+    ``seqzoo predict NAME`` continues the series without building the dataset."""
+    from seqzoo.core.predict import LAST_WINDOW_NAME, last_window_record, write_last_window
+
+    from .card import render_card
+    from .hub import CARD_NAME, CONFIG_NAME, TOKENIZER_NAME, file_sha256
+
+    record = last_window_record(data.series, data.preprocessing)
+    if record is None:  # a regression table or a text model: nothing to continue
+        return
+    write_last_window(directory, record)
+    config = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
+    files = {**config["files"], LAST_WINDOW_NAME: file_sha256(directory / LAST_WINDOW_NAME)}
+    config["files"] = files
+    # written as save_pretrained writes them (the folder is a staging copy, swapped in whole)
+    (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    text = render_card(
+        name=config["model"],
+        config=config["config"],
+        task=config["task"],
+        card=card,
+        preprocessing=config["preprocessing"],
+        has_tokenizer=TOKENIZER_NAME in files,
+        files=files,
+    )
+    (directory / CARD_NAME).write_text(text, encoding="utf-8")
+
+
 def build_entry(
     name: str, root: str | os.PathLike[str] | None = None, seed: int = 0, registry: Any = None
 ) -> dict[str, Any]:
@@ -391,6 +421,7 @@ def build_entry(
             dataset=recipe["dataset"],
             registry=registry,
         )
+        _add_last_window(staging, data, card)
         # the reference comes from the saved files, loaded back: what from_pretrained gives
         loaded = load_directory(staging, device="cpu", registry=registry)
         reference = _write_reference(loaded, data, staging)

@@ -58,7 +58,7 @@ def load_forecaster(model: Any = DEFAULT_MODEL, device: str = "auto") -> Any:
 
 
 def _point_forecasts(loaded: Any, values: Sequence[np.ndarray], horizon: int) -> np.ndarray:
-    """Per-dataset models: their own multi-step forecast, one series at a time."""
+    """Per-dataset models: their own multi-step forecast, all series batched."""
     from seqzoo.core.predict import forecast as point_forecast
 
     preprocessing = getattr(loaded, "preprocessing", None)
@@ -68,11 +68,9 @@ def _point_forecasts(loaded: Any, values: Sequence[np.ndarray], horizon: int) ->
             "use a forecasting zoo model, e.g. seqzoo.list_zoo()",
             field="model",
         )
-    out = np.empty((len(values), horizon))
-    for i, series in enumerate(values):
-        observed = series[np.isfinite(series)]  # point models have no notion of missing values
-        out[i] = point_forecast(loaded, preprocessing, observed[:, None], horizon)[:, 0]
-    return out
+    # point models have no notion of missing values
+    observed = [series[np.isfinite(series)][:, None] for series in values]
+    return point_forecast(loaded, preprocessing, observed, horizon)[:, :, 0]
 
 
 def forecast(
