@@ -78,12 +78,22 @@ def startup(repeats: int) -> dict[str, float]:
     environment.setdefault("OMP_NUM_THREADS", "1")
     cli = seqzoo_command()
     python = sys.executable
+    # a 60-month series for `seqzoo forecast` (the zero-shot default model)
+    series = Path(tempfile.mkdtemp()) / "series.csv"
+    series.write_text(
+        "ds,y\n"
+        + "".join(f"{2020 + i // 12}-{i % 12 + 1:02d}-01,{100 + i + 10 * (i % 12 > 5)}\n"
+                  for i in range(60))
+    )  # fmt: skip
     commands = {
         'python -c "import torch"': [python, "-c", "import torch"],
         "seqzoo --help": [*cli, "--help"],
         "seqzoo list": [*cli, "list"],
         "seqzoo predict lstm-sunspots --steps 10": [
             *cli, "predict", "lstm-sunspots", "--steps", "10",
+        ],
+        "seqzoo forecast series.csv --horizon 12": [
+            *cli, "forecast", str(series), "--horizon", "12",
         ],
         "import seqzoo; from_pretrained('lstm-sunspots')": [
             python, "-c", "import seqzoo; seqzoo.from_pretrained('lstm-sunspots')",

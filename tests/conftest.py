@@ -13,6 +13,38 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: Overrides of the zero-shot recipe for a tiny end-to-end run (4 steps, a 16-wide model with
+#: the zoo entries' inference averages on), as ``build_zero_shot_entry(..., overrides=...)``.
+TINY_ZERO_SHOT: dict = {
+    "steps": 4,
+    "batch_size": 8,
+    "kernel_pool": 8,
+    "model": {
+        "name": "patch-forecaster",
+        "patch_size": 8,
+        "d_model": 16,
+        "hidden_size": 16,
+        "num_layers": 1,
+        "horizon": 16,
+        "max_context": 64,
+        "average_negated": True,
+        "context_halvings": 3,
+    },
+}
+
+
+def build_tiny_forecaster(root: Path) -> tuple[Path, dict]:
+    """Pretrain and save the tiny zero-shot entry under ``root``: ``(its folder, its entry)``."""
+    import torch
+
+    from seqzoo.zoo.zeroshot import build_zero_shot_entry
+
+    torch.set_num_threads(1)
+    entry = build_zero_shot_entry(
+        "zeroshot-lstm-small", root, 0, work=root / "work", overrides=TINY_ZERO_SHOT, log=None
+    )
+    return root / "models" / "zeroshot-lstm-small", entry
+
 
 def write_distribution(
     root: Path,
@@ -64,11 +96,17 @@ def run_seqzoo(
     )
 
 
+@pytest.fixture(scope="session")
+def _seqzoo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("seqzoo-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never see the developer's plugin selection or strict flag."""
-    for name in ("SEQZOO_LOAD_PLUGINS", "SEQZOO_STRICT_PLUGINS"):
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, _seqzoo_cache: Path) -> None:
+    """Tests never see the developer's plugin selection, strict flag or seqzoo cache."""
+    for name in ("SEQZOO_LOAD_PLUGINS", "SEQZOO_STRICT_PLUGINS", "SEQZOO_VERIFY"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SEQZOO_CACHE_DIR", str(_seqzoo_cache))
 
 
 @pytest.fixture(scope="session")

@@ -83,3 +83,10 @@ def test_listing_commands_import_no_heavy_library(command: tuple[str, ...]) -> N
     modules = imported("-m", "seqzoo", *command)
     assert {"seqzoo", "click"} <= modules
     assert sorted(modules & {"torch", *HEAVY}) == []
+
+
+def test_predicting_from_a_zoo_entry_imports_no_heavy_library() -> None:
+    # the entry's stored last window is the history: no dataset (statsmodels) is rebuilt
+    modules = imported("-m", "seqzoo", "predict", "lstm-sunspots", "--steps", "10")
+    assert "torch" in modules
+    assert sorted(modules & set(HEAVY)) == []

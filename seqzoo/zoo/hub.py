@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from seqzoo import __version__
 from seqzoo.core.errors import ConfigError, SeqzooError, WeightsError
@@ -114,6 +114,37 @@ def check_model_files(names: Iterable[str], where: str) -> None:
         )
     if WEIGHTS_NAME not in names:
         raise WeightsError(f"{where} has no {WEIGHTS_NAME}; {_WHAT_IT_HOLDS}")
+
+
+def member_file(directory: Path, name: Any, where: str, source: str) -> Path:
+    """The path of the file ``name`` inside the model folder ``directory``, after checking that
+    it names a plain file of the folder itself: no separators, ``..``, absolute paths or hidden
+    tricks, and no link or special file (device, FIFO) in its place. A name read from a
+    ``config.json`` or a catalogue is never trusted to stay inside the folder on its own."""
+    text = name if isinstance(name, str) else repr(name)
+    if (
+        not isinstance(name, str)
+        or not name
+        or name in (".", "..")
+        or any(c in name for c in "/\\\0:")
+        or Path(name).is_absolute()
+    ):
+        raise WeightsError(
+            f"{where}: {source} lists the file {text!r}, which is not a plain file name of the "
+            "model folder; a model folder may name only files directly inside itself"
+        )
+    path = directory / name
+    if path.is_symlink() or path.exists():
+        # a Hub cache snapshot links each file to a blob of the same repository's cache folder
+        root = directory.parent.parent if directory.parent.name == "snapshots" else directory
+        target = path.resolve()
+        if not target.is_file() or not target.is_relative_to(root.resolve()):
+            raise WeightsError(
+                f"{where}: {name} is a link out of the model folder or a special file, not a "
+                "plain file; seqzoo reads only plain files of a model folder (replace it with "
+                "the file itself)"
+            )
+    return path
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

@@ -36,6 +36,7 @@ from seqzoo.core.device import resolve_device, resolve_dtype
 from seqzoo.core.errors import ConfigError, SeqzooError, UnknownNameError, WeightsError
 
 from .card import render_card
+from .digests import verified_sha256
 from .hub import (
     CARD_NAME,
     CONFIG_NAME,
@@ -43,6 +44,7 @@ from .hub import (
     WEIGHTS_NAME,
     check_model_files,
     file_sha256,
+    member_file,
 )
 from .sources import locate
 
@@ -284,11 +286,11 @@ def _verify(directory: Path, checksums: list[tuple[str, str, str]], where: str) 
     """Check each ``(file, sha256, who recorded it)``; a mismatch names the file."""
     seen: dict[str, str] = {}
     for name, expected, source in checksums:
-        path = directory / name
+        path = member_file(directory, name, where, source)
         if not path.is_file():
             raise WeightsError(f"{where}: {name} is listed in {source} but missing")
         if name not in seen:
-            seen[name] = file_sha256(path)
+            seen[name] = verified_sha256(path)
         if seen[name] != str(expected).lower():
             raise WeightsError(
                 f"{where}: checksum mismatch for {name}: {source} records sha256 {expected}, "

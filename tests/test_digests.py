@@ -1,0 +1,89 @@
+"""Remembered file digests: reused only while a file is provably unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+import seqzoo
+from seqzoo.core.errors import WeightsError
+from seqzoo.zoo import digests, hub
+from seqzoo.zoo.pretrained import from_pretrained, save_pretrained
+
+
+def _settle(path: Path) -> None:
+    """Age a file's modification time (its change time moves to now, so wait that out too)."""
+    old = time.time() - 60
+    os.utime(path, (old, old))
+    time.sleep(digests._SETTLED_SECONDS + 0.1)
+
+
+def _count_hashes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    calls: list[Path] = []
+    real = hub.file_sha256
+
+    def counting(path: str | os.PathLike[str]) -> str:
+        calls.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(digests, "file_sha256", counting)
+    return calls
+
+
+def test_an_unchanged_file_is_hashed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _count_hashes(monkeypatch)
+    file = tmp_path / "weights.bin"
+    file.write_bytes(b"x" * 1000)
+    _settle(file)
+    expected = hashlib.sha256(b"x" * 1000).hexdigest()
+    assert digests.verified_sha256(file) == expected
+    assert digests.verified_sha256(file) == expected
+    assert len(calls) == 1
+    record = json.loads((Path(os.environ["SEQZOO_CACHE_DIR"]) / "verified.json").read_text())
+    assert record[str(file.resolve())]["sha256"] == expected
+    monkeypatch.setenv("SEQZOO_VERIFY", "always")
+    assert digests.verified_sha256(file) == expected
+    assert len(calls) == 2  # the memory is off: hashed again
+
+
+def test_a_fresh_file_is_not_remembered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _count_hashes(monkeypatch)
+    file = tmp_path / "new.bin"
+    file.write_bytes(b"abc")
+    digests.verified_sha256(file)
+    digests.verified_sha256(file)
+    assert len(calls) == 2  # changed within the last seconds: a same-tick write could hide
+
+
+def test_a_rewrite_with_the_old_size_and_mtime_is_caught(tmp_path: Path) -> None:
+    model = seqzoo.create_model("lstm", input_size=1, hidden_size=8)
+    folder = tmp_path / "model"
+    save_pretrained(model, folder)
+    weights = folder / "model.safetensors"
+    _settle(weights)
+    assert from_pretrained(folder, device="cpu") is not None  # hashed and remembered
+    before = weights.stat()
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    weights.write_bytes(bytes(data))  # same size ...
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))  # ... and the old mtime
+    with pytest.raises(WeightsError, match="checksum mismatch for model.safetensors"):
+        from_pretrained(folder, device="cpu")
+
+
+def test_an_unwritable_cache_only_costs_a_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("SEQZOO_CACHE_DIR", str(blocker / "cache"))
+    file = tmp_path / "w.bin"
+    file.write_bytes(b"data")
+    _settle(file)
+    assert digests.verified_sha256(file) == hashlib.sha256(b"data").hexdigest()
+    assert blocker.is_file() and not (blocker / "cache").exists()
