@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import run_seqzoo
+from conftest import TINY_ZERO_SHOT, build_tiny_forecaster, run_seqzoo
 
 import seqzoo
 from seqzoo.core.errors import ConfigError
@@ -21,31 +21,12 @@ from seqzoo.core.forecasting import Forecast, SeqzooForecastWarning
 from seqzoo.zoo.pretrained import from_pretrained
 from seqzoo.zoo.zeroshot import build_zero_shot_entry
 
-TINY = {
-    "steps": 4,
-    "batch_size": 8,
-    "kernel_pool": 8,
-    "model": {
-        "name": "patch-forecaster",
-        "patch_size": 8,
-        "d_model": 16,
-        "hidden_size": 16,
-        "num_layers": 1,
-        "horizon": 16,
-        "max_context": 64,
-    },
-}
 LEVELS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 
 
 @pytest.fixture(scope="module")
 def tiny_entry(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    root = tmp_path_factory.mktemp("zoo")
-    torch.set_num_threads(1)
-    entry = build_zero_shot_entry(
-        "zeroshot-lstm-small", root, 0, work=root / "work", overrides=TINY, log=None
-    )
-    return root / "models" / "zeroshot-lstm-small", entry
+    return build_tiny_forecaster(tmp_path_factory.mktemp("zoo"))
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +46,7 @@ def _series(n: int = 60, seed: int = 0) -> np.ndarray:
 def test_tiny_recipe_builds_a_loadable_entry_with_its_record(tiny_entry: tuple[Path, dict]) -> None:
     directory, entry = tiny_entry
     assert entry["task"] == "zero-shot-forecast"
-    assert entry["training"]["steps"] == TINY["steps"]
+    assert entry["training"]["steps"] == TINY_ZERO_SHOT["steps"]
     assert entry["training"]["versions"]["torch"] == torch.__version__
     assert set(entry["files"]) >= {"config.json", "model.safetensors", "README.md"}
     card = (directory / "README.md").read_text(encoding="utf-8")
@@ -81,7 +62,7 @@ def test_tiny_recipe_builds_a_loadable_entry_with_its_record(tiny_entry: tuple[P
 def test_pretraining_resumes_from_its_checkpoint_exactly(tmp_path: Path) -> None:
     from seqzoo.zoo.zeroshot import ZERO_SHOT_RECIPES, pretrain
 
-    recipe = {**ZERO_SHOT_RECIPES["zeroshot-lstm-small"], **TINY}
+    recipe = {**ZERO_SHOT_RECIPES["zeroshot-lstm-small"], **TINY_ZERO_SHOT}
     whole, _ = pretrain(recipe, tmp_path / "a", steps=6, checkpoint_every=3, log=None)
     pretrain(recipe, tmp_path / "b", steps=6, until=4, checkpoint_every=3, log=None)
     resumed, record = pretrain(
@@ -90,6 +71,27 @@ def test_pretraining_resumes_from_its_checkpoint_exactly(tmp_path: Path) -> None
     assert record["steps"] == 6
     for (name, a), (_, b) in zip(
         whole.state_dict().items(), resumed.state_dict().items(), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+def test_a_warm_restart_extends_a_finished_run_exactly(tmp_path: Path) -> None:
+    from seqzoo.zoo.zeroshot import ZERO_SHOT_RECIPES, learning_rate, pretrain
+
+    base = {**ZERO_SHOT_RECIPES["zeroshot-lstm-small"], **TINY_ZERO_SHOT, "warmup": 2}
+    base.pop("restarts", None)
+    longer = {**base, "restarts": [{"at": 4, "lr": 5e-4, "warmup": 1}]}
+    # the first cycle is the shorter run's whole schedule; the second starts afresh
+    assert [learning_rate(s, longer, 7) for s in range(4)] == [
+        learning_rate(s, base, 4) for s in range(4)
+    ]
+    assert learning_rate(4, longer, 7) == 5e-4 and learning_rate(6, longer, 7) < 5e-4
+    whole, _ = pretrain(longer, tmp_path / "a", steps=7, log=None)
+    pretrain(base, tmp_path / "b", steps=4, log=None)  # a finished 4-step run ...
+    extended, record = pretrain(longer, tmp_path / "b", steps=7, resume=True, log=None)
+    assert "warm restarts" in record["optimizer"]["schedule"]
+    for (name, a), (_, b) in zip(
+        whole.state_dict().items(), extended.state_dict().items(), strict=True
     ):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
 
@@ -386,7 +388,7 @@ def test_benchmark_numbers_reach_the_card_and_catalogue(tmp_path: Path) -> None:
     from seqzoo.zoo.zeroshot import record_benchmark
 
     entry = build_zero_shot_entry(
-        "zeroshot-lstm-small", tmp_path, 0, work=tmp_path / "w", overrides=TINY, log=None
+        "zeroshot-lstm-small", tmp_path, 0, work=tmp_path / "w", overrides=TINY_ZERO_SHOT, log=None
     )
     _record(tmp_path / "catalogue.json", {"zeroshot-lstm-small": entry})
     methods = {

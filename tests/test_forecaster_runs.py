@@ -17,25 +17,11 @@ from subprocess import CompletedProcess
 import numpy as np
 import pytest
 import torch
+from conftest import build_tiny_forecaster
 
 import seqzoo
 from seqzoo.cli import main
-from seqzoo.zoo.zeroshot import build_zero_shot_entry
 
-TINY = {
-    "steps": 4,
-    "batch_size": 8,
-    "kernel_pool": 8,
-    "model": {
-        "name": "patch-forecaster",
-        "patch_size": 8,
-        "d_model": 16,
-        "hidden_size": 16,
-        "num_layers": 1,
-        "horizon": 16,
-        "max_context": 64,
-    },
-}
 LEVELS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 ROWS, SEASON = 200, 12
 TEST = (170, 200)  # the csv dataset's chronological split: the last 15% of 200 rows
@@ -72,12 +58,7 @@ def _values() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def zoo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("zoo")
-    torch.set_num_threads(1)
-    build_zero_shot_entry(
-        "zeroshot-lstm-small", root, 0, work=root / "work", overrides=TINY, log=None
-    )
-    return root / "models" / "zeroshot-lstm-small"
+    return build_tiny_forecaster(tmp_path_factory.mktemp("zoo"))[0]
 
 
 @pytest.fixture(scope="module")

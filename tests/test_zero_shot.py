@@ -176,6 +176,40 @@ def test_patch_forecaster_season_hint_and_pinball() -> None:
     )
 
 
+def test_negated_average_is_exactly_sign_equivariant() -> None:
+    plain = _tiny().double()
+    both = _tiny(average_negated=True).double()
+    both.load_state_dict(plain.state_dict())
+    context = torch.randn(3, 11, dtype=torch.float64).cumsum(1)
+    out = both(context)
+    torch.testing.assert_close(out, (plain(context) - plain(-context).flip(-1)) / 2)
+    # forecasting -x gives -forecast(x) with the levels mirrored, and quantiles stay sorted
+    torch.testing.assert_close(both(-context), -out.flip(-1))
+    assert (out.diff(dim=-1) >= 0).all()
+    flat = both(torch.full((1, 9), 7.0, dtype=torch.float64))
+    assert torch.all(flat == 7.0)
+
+
+def test_context_halvings_average_whole_patch_crops() -> None:
+    plain = _tiny().double()
+    halved = _tiny(context_halvings=3).double()
+    halved.load_state_dict(plain.state_dict())
+    context = torch.randn(2, 16, dtype=torch.float64)
+    # 16 points = 4 patches of 4: passes over 4 and 2 patches (1 patch is too few)
+    expected = (plain(context) + plain(context[:, -8:])) / 2
+    torch.testing.assert_close(halved(context), expected)
+    # crops are taken in whole patches of the padded width, so a series' forecast does not
+    # depend on the longer series it is batched with
+    short = context[1:, 3:]  # 13 points: padded to 4 patches, like the 16-point row
+    nan = torch.full((1, 3), float("nan"), dtype=torch.float64)
+    batch = torch.cat([context[:1], torch.cat([nan, short], 1)])
+    torch.testing.assert_close(halved(short), halved(batch)[1:])
+    # a row whose recent part has fewer than two observed points keeps its whole-context pass
+    gappy = context.clone()
+    gappy[0, -8:] = float("nan")
+    torch.testing.assert_close(halved(gappy)[0], plain(gappy)[0])
+
+
 def test_patch_forecaster_refuses_what_it_cannot_do() -> None:
     model = _tiny()
     with pytest.raises(NotSteppableError, match="whole context"):
@@ -188,6 +222,10 @@ def test_patch_forecaster_refuses_what_it_cannot_do() -> None:
         _tiny(quantiles=[0.5, 0.1])
     with pytest.raises(ConfigError, match="one series at a time"):
         _tiny(input_size=3)
+    with pytest.raises(ConfigError, match="symmetric around 0.5"):
+        _tiny(quantiles=[0.1, 0.5, 0.8], average_negated=True)
+    with pytest.raises(ConfigError, match="context_halvings"):
+        _tiny(context_halvings=-1)
 
 
 def test_patch_layers_are_registered_and_compose() -> None:

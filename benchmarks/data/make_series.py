@@ -54,6 +54,7 @@ import math
 import re
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -1587,8 +1588,21 @@ def find_copies(
 # -- main ----------------------------------------------------------------------------------------
 
 
-def main() -> int:
-    builders = {
+def _reference_name(key: str) -> str:
+    return key if key.startswith("benchmark ") else f"statsmodels.datasets {key}"
+
+
+def main(
+    builders: dict[str, Callable[[], list[Candidate]]] | None = None,
+    csv_path: Path = CSV_PATH,
+    meta_path: Path = META_PATH,
+    held_out: dict[str, np.ndarray] | None = None,
+    description: str = "Held-out real series for zero-shot forecasting benchmarks; see README.md",
+) -> int:
+    """Build, clean and deduplicate the candidates of ``builders`` (by default the benchmark
+    set) and write them to ``csv_path`` and ``meta_path``. ``held_out`` values are excluded
+    like statsmodels' (a development set keeps clear of the benchmark this way)."""
+    builders = builders or {
         "yearly": yearly,
         "quarterly": quarterly,
         "monthly": monthly,
@@ -1618,6 +1632,7 @@ def main() -> int:
             kept[cleaned.uid] = cleaned
 
     references = statsmodels_references()
+    references.update(held_out or {})
     reference_hashes = {values_hash(v): k for k, v in references.items()}
     for uid in list(kept):
         match = reference_hashes.get(values_hash(kept[uid].values))
@@ -1626,7 +1641,7 @@ def main() -> int:
                 {
                     "unique_id": uid,
                     "dataset": kept[uid].dataset,
-                    "reason": f"values hash equal to statsmodels.datasets {match}",
+                    "reason": f"values hash equal to {_reference_name(match)}",
                 }
             )
             del kept[uid]
@@ -1636,7 +1651,7 @@ def main() -> int:
                 {
                     "unique_id": uid,
                     "dataset": kept[uid].dataset,
-                    "reason": f"an affine copy of (part of) statsmodels.datasets {ref}",
+                    "reason": f"an affine copy of (part of) {_reference_name(ref)}",
                 }
             )
             del kept[uid]
@@ -1666,10 +1681,10 @@ def main() -> int:
     long = pd.concat(rows, ignore_index=True)
     buffer = io.StringIO()
     long.to_csv(buffer, index=False)
-    with gzip.GzipFile(CSV_PATH, "wb", mtime=0) as handle:  # mtime 0: byte-identical reruns
+    with gzip.GzipFile(csv_path, "wb", mtime=0) as handle:  # mtime 0: byte-identical reruns
         handle.write(buffer.getvalue().encode())
 
-    back = pd.read_csv(CSV_PATH)
+    back = pd.read_csv(csv_path)
     packages = sorted({c.package for c in chosen} | {"statsmodels"})
     records = []
     for c in chosen:
@@ -1697,8 +1712,8 @@ def main() -> int:
         )
     meta = {
         "format": "seqzoo.benchmark-series/1",
-        "description": "Held-out real series for zero-shot forecasting benchmarks; see README.md",
-        "generated_by": "benchmarks/data/make_series.py",
+        "description": description,
+        "generated_by": f"benchmarks/data/{Path(sys.argv[0]).name}",
         "hash": "sha256 of the float64 values (as read back from series.csv.gz) rounded to 1e-8, little-endian",
         "packages": {p: version(p) for p in packages},
         "horizons": {f: int(v["horizon"]) for f, v in FREQUENCIES.items()},
@@ -1706,10 +1721,10 @@ def main() -> int:
         "series": records,
         "excluded": excluded,
     }
-    META_PATH.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    meta_path.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     counts = meta["counts"]
     print(
-        f"{len(chosen)} series -> {CSV_PATH.name} ({CSV_PATH.stat().st_size / 1e6:.2f} MB): {counts}"
+        f"{len(chosen)} series -> {csv_path.name} ({csv_path.stat().st_size / 1e6:.2f} MB): {counts}"
     )
     print(f"{len(excluded)} candidates excluded:")
     for row in excluded:

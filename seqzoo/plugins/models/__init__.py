@@ -96,6 +96,8 @@ def register_models(register: Register) -> None:
             "max_context": 512,
             "quantiles": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
             "dropout": 0.0,
+            "average_negated": False,
+            "context_halvings": 0,
         },
         input_kind="real",
         tags=["recurrent", "lstm", "gru", "patching", "zero-shot", "probabilistic"],

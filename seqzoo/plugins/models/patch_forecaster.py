@@ -11,6 +11,12 @@ recurrent core:
 4. a residual MLP maps the last state to ``horizon`` steps of ``len(quantiles)`` quantiles,
    sorted so they never cross, then unscaled.
 
+At inference two optional averages (config, off by default; the zoo entries turn them on)
+make the forecast steadier: ``average_negated`` also forecasts the negated context and mirrors
+the result back (a forecast of ``-x`` is a forecast of ``x`` upside down), and
+``context_halvings = k`` also forecasts from the latest half, quarter, ... (``k`` times, down to
+two patches) of the context. The quantiles of all passes are averaged level by level.
+
 Shapes: ``forward(context)`` takes ``(batch, time)`` or ``(batch, time, 1)`` raw values and
 returns ``(batch, horizon, quantiles)`` in the same units. :meth:`predict` rolls out past the
 native horizon by feeding the median back. The model reads whole contexts (the scaling looks at
@@ -74,6 +80,8 @@ class PatchForecaster(SequenceModel):
         max_context: int = 512,
         quantiles: Sequence[float] = DEFAULT_QUANTILES,
         dropout: float = 0.0,
+        average_negated: bool = False,
+        context_halvings: int = 0,
     ) -> None:
         super().__init__()
         self._remember_config(locals())
@@ -99,6 +107,22 @@ class PatchForecaster(SequenceModel):
                 field="quantiles",
             )
         self.quantiles = levels
+        symmetric = all(
+            abs(a + b - 1) < 1e-9 for a, b in zip(levels, reversed(levels), strict=True)
+        )
+        if average_negated and not symmetric:
+            raise ConfigError(
+                "average_negated mirrors the quantiles, so they must be symmetric around 0.5 "
+                f"(q and 1 - q); got {levels}",
+                field="average_negated",
+            )
+        self.average_negated = bool(average_negated)
+        if not isinstance(context_halvings, int) or context_halvings < 0:
+            raise ConfigError(
+                f"context_halvings must be a whole number >= 0; got {context_halvings!r}",
+                field="context_halvings",
+            )
+        self.context_halvings = context_halvings
         self.embed = PatchEmbedding(2, patch_size, d_model)
         self.season = nn.Embedding(_SEASON_BUCKETS, d_model)
         nn.init.zeros_(self.season.weight)  # no hint and an unhelpful hint start equal
@@ -156,15 +180,47 @@ class PatchForecaster(SequenceModel):
         out, loc, scale, _ = self._run(context, season)
         return out, loc, scale
 
+    def _single(self, context: Tensor, season: Tensor | None) -> Tensor:
+        """One pass, raw units; a context with no variation gets a flat forecast."""
+        out, loc, scale, flat = self._run(context, season)
+        raw = out * scale[:, :, None] + loc[:, :, None]
+        return torch.where(flat[:, None, None], loc[:, :, None].expand_as(raw), raw)
+
+    def _signed(self, context: Tensor, season: Tensor | None) -> Tensor:
+        out = self._single(context, season)
+        if self.average_negated:
+            # quantile q of -x, negated, is quantile 1 - q of x: flip the level axis back
+            out = (out - self._single(-context, season).flip(-1)) / 2
+        return out
+
     def forward(self, context: Tensor, season: Tensor | None = None) -> Tensor:
         """Raw context ``(batch, time[, 1])`` -> raw quantiles ``(batch, horizon, Q)``.
 
         A context with no variation (constant, all zero, or one observed point) gets a flat
         forecast at its value: there is nothing else to extrapolate from it.
         """
-        out, loc, scale, flat = self._run(context, season)
-        raw = out * scale[:, :, None] + loc[:, :, None]
-        return torch.where(flat[:, None, None], loc[:, :, None].expand_as(raw), raw)
+        if context.dim() == 3 and context.shape[-1] == 1:
+            context = context[..., 0]
+        if context.dim() != 2:
+            self._prepare(context)  # raises the shape error
+        context = context[:, -self.max_context :]
+        out = self._signed(context, season)
+        if not self.context_halvings:
+            return out
+        # halve in whole patches of the padded width, so that a series gives the same passes
+        # whatever batch it is in (batches group series by patch count)
+        patches = -(-context.shape[1] // self.patch_size)
+        passes = [out]
+        for _ in range(self.context_halvings):
+            patches //= 2
+            if patches < 2:
+                break
+            recent = context[:, -patches * self.patch_size :]
+            part = self._signed(recent, season)
+            # a row with fewer than two observed points in the recent part keeps the whole pass
+            enough = torch.isfinite(recent).sum(dim=1) >= 2
+            passes.append(torch.where(enough[:, None, None], part, out))
+        return torch.stack(passes).mean(dim=0)
 
     @torch.no_grad()
     def predict(self, context: Tensor, horizon: int, season: Tensor | None = None) -> Tensor:
