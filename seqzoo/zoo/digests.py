@@ -24,7 +24,7 @@ from typing import Any
 
 from .hub import file_sha256
 
-__all__ = ["cache_directory", "verified_sha256"]
+__all__ = ["cache_directory", "verified_sha256", "verified_sha256s"]
 
 #: A digest is remembered only for files whose last change is at least this old (seconds).
 _SETTLED_SECONDS = 2.0
@@ -68,24 +68,36 @@ def _write(path: Path, entries: dict[str, Any]) -> None:
         pass  # a read-only or full cache only costs the next load a hash
 
 
-def verified_sha256(path: str | os.PathLike[str]) -> str:
-    """The hex sha256 of ``path``: remembered if the file is unchanged since it was hashed."""
-    file = Path(path).resolve()
+def verified_sha256s(paths: list[Path]) -> list[str]:
+    """The hex sha256 of each file in ``paths``, reading and writing the record at most once;
+    a digest is remembered if its file is unchanged since it was hashed."""
     remember = os.environ.get("SEQZOO_VERIFY", "").strip().lower() != "always"
-    stat = file.stat()
     record = cache_directory() / _FILE_NAME
-    key = str(file)
-    if remember:
-        known = _read(record).get(key)
+    entries = _read(record) if remember else {}
+    changed = False
+    digests: list[str] = []
+    for path in paths:
+        file = Path(path).resolve()
+        stat = file.stat()
+        key = str(file)
+        known = entries.get(key)
         if isinstance(known, dict) and known.get("stat") == _identity(stat):
             digest = known.get("sha256")
             if isinstance(digest, str) and len(digest) == 64:
-                return digest
-    digest = file_sha256(file)
-    now = time.time()
-    settled = now - max(stat.st_mtime_ns, stat.st_ctime_ns) / 1e9 >= _SETTLED_SECONDS
-    if remember and settled and _identity(file.stat()) == _identity(stat):
-        entries = _read(record)
-        entries[key] = {"stat": _identity(stat), "sha256": digest, "at": now}
+                digests.append(digest)
+                continue
+        digest = file_sha256(file)
+        digests.append(digest)
+        now = time.time()
+        settled = now - max(stat.st_mtime_ns, stat.st_ctime_ns) / 1e9 >= _SETTLED_SECONDS
+        if remember and settled and _identity(file.stat()) == _identity(stat):
+            entries[key] = {"stat": _identity(stat), "sha256": digest, "at": now}
+            changed = True
+    if changed:
         _write(record, entries)
-    return digest
+    return digests
+
+
+def verified_sha256(path: str | os.PathLike[str]) -> str:
+    """The hex sha256 of ``path``: remembered if the file is unchanged since it was hashed."""
+    return verified_sha256s([Path(path)])[0]

@@ -36,7 +36,7 @@ from seqzoo.core.device import resolve_device, resolve_dtype
 from seqzoo.core.errors import ConfigError, SeqzooError, UnknownNameError, WeightsError
 
 from .card import render_card
-from .digests import verified_sha256
+from .digests import verified_sha256s
 from .hub import (
     CARD_NAME,
     CONFIG_NAME,
@@ -284,13 +284,14 @@ def _read_config(path: Path, where: str) -> dict[str, Any]:
 
 def _verify(directory: Path, checksums: list[tuple[str, str, str]], where: str) -> None:
     """Check each ``(file, sha256, who recorded it)``; a mismatch names the file."""
-    seen: dict[str, str] = {}
-    for name, expected, source in checksums:
+    paths: dict[str, Path] = {}
+    for name, _, source in checksums:
         path = member_file(directory, name, where, source)
         if not path.is_file():
             raise WeightsError(f"{where}: {name} is listed in {source} but missing")
-        if name not in seen:
-            seen[name] = verified_sha256(path)
+        paths.setdefault(name, path)
+    seen = dict(zip(paths, verified_sha256s(list(paths.values())), strict=True))
+    for name, expected, source in checksums:
         if seen[name] != str(expected).lower():
             raise WeightsError(
                 f"{where}: checksum mismatch for {name}: {source} records sha256 {expected}, "
