@@ -77,7 +77,8 @@ def verified_sha256s(paths: list[Path]) -> list[str]:
     changed = False
     digests: list[str] = []
     for path in paths:
-        file = Path(path).resolve()
+        # the key need not be canonical: the identity below is checked on the file itself
+        file = Path(os.path.abspath(path))
         stat = file.stat()
         key = str(file)
         known = entries.get(key)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,16 +135,21 @@ def member_file(directory: Path, name: Any, where: str, source: str) -> Path:
             "model folder; a model folder may name only files directly inside itself"
         )
     path = directory / name
-    if path.is_symlink() or path.exists():
-        # a Hub cache snapshot links each file to a blob of the same repository's cache folder
-        root = directory.parent.parent if directory.parent.name == "snapshots" else directory
-        target = path.resolve()
-        if not target.is_file() or not target.is_relative_to(root.resolve()):
-            raise WeightsError(
-                f"{where}: {name} is a link out of the model folder or a special file, not a "
-                "plain file; seqzoo reads only plain files of a model folder (replace it with "
-                "the file itself)"
-            )
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return path  # missing: the caller says so
+    if stat.S_ISREG(mode):
+        return path  # a plain file directly inside the folder (the name has no separators)
+    # a Hub cache snapshot links each file to a blob of the same repository's cache folder
+    root = directory.parent.parent if directory.parent.name == "snapshots" else directory
+    target = path.resolve()
+    if not stat.S_ISLNK(mode) or not target.is_file() or not target.is_relative_to(root.resolve()):
+        raise WeightsError(
+            f"{where}: {name} is a link out of the model folder or a special file, not a "
+            "plain file; seqzoo reads only plain files of a model folder (replace it with "
+            "the file itself)"
+        )
     return path
 
 
