@@ -210,6 +210,25 @@ def test_context_halvings_average_whole_patch_crops() -> None:
     torch.testing.assert_close(halved(gappy)[0], plain(gappy)[0])
 
 
+def test_interval_scale_stretches_quantiles_around_the_median() -> None:
+    plain = _tiny().double()
+    wide = _tiny(interval_scale=1.25).double()
+    wide.load_state_dict(plain.state_dict())
+    context = torch.randn(3, 13, dtype=torch.float64).cumsum(1)
+    base, out = plain(context), wide(context)
+    median = base[..., 4:5]
+    torch.testing.assert_close(out, median + 1.25 * (base - median))
+    torch.testing.assert_close(out[..., 4], base[..., 4])  # the point forecast is unchanged
+    assert (out.diff(dim=-1) >= 0).all()
+    # rolled out past the native horizon, the median fed back is the same, so it stays exact
+    long_base, long_out = plain.predict(context, 15), wide.predict(context, 15)
+    torch.testing.assert_close(
+        long_out, long_base[..., 4:5] + 1.25 * (long_base - long_base[..., 4:5])
+    )
+    flat = wide(torch.full((1, 9), 7.0, dtype=torch.float64))
+    assert torch.all(flat == 7.0)
+
+
 def test_patch_forecaster_refuses_what_it_cannot_do() -> None:
     model = _tiny()
     with pytest.raises(NotSteppableError, match="whole context"):
@@ -226,6 +245,11 @@ def test_patch_forecaster_refuses_what_it_cannot_do() -> None:
         _tiny(quantiles=[0.1, 0.5, 0.8], average_negated=True)
     with pytest.raises(ConfigError, match="context_halvings"):
         _tiny(context_halvings=-1)
+    for bad in (0, -1.0, float("nan"), float("inf"), "1.1", True):
+        with pytest.raises(ConfigError, match="interval_scale must be a finite number"):
+            _tiny(interval_scale=bad)
+    with pytest.raises(ConfigError, match="must include 0.5"):
+        _tiny(quantiles=[0.1, 0.9], interval_scale=1.1)
 
 
 def test_patch_layers_are_registered_and_compose() -> None:

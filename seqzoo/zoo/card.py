@@ -12,7 +12,16 @@ from seqzoo.core.errors import ConfigError
 __all__ = ["CARD_KEYS", "PIPELINE_TAGS", "render_card"]
 
 #: Keys a ``card`` dict may hold (anything else is a typo, reported with this list).
-CARD_KEYS = ("description", "dataset", "metrics", "baselines", "training", "license", "repo_id")
+CARD_KEYS = (
+    "description",
+    "dataset",
+    "metrics",
+    "baselines",
+    "results_note",
+    "training",
+    "license",
+    "repo_id",
+)
 
 #: seqzoo task -> the Hub's pipeline tag (classification depends on the input kind).
 PIPELINE_TAGS = {
@@ -163,7 +172,9 @@ def render_card(
             lines.append("")
     if metrics or baselines:
         lines += ["## Results", ""]
-        if datasets:
+        if card.get("results_note"):
+            lines += [str(card["results_note"]), ""]
+        elif datasets:
             lines += ["On the test split of " + ", ".join(f"`{d}`" for d in datasets) + ".", ""]
         lines += [*_metrics_table(metrics, baselines), ""]
     if files:

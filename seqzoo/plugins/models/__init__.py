@@ -98,6 +98,7 @@ def register_models(register: Register) -> None:
             "dropout": 0.0,
             "average_negated": False,
             "context_halvings": 0,
+            "interval_scale": 1.0,
         },
         input_kind="real",
         tags=["recurrent", "lstm", "gru", "patching", "zero-shot", "probabilistic"],

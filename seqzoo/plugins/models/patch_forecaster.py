@@ -16,6 +16,8 @@ make the forecast steadier: ``average_negated`` also forecasts the negated conte
 the result back (a forecast of ``-x`` is a forecast of ``x`` upside down), and
 ``context_halvings = k`` also forecasts from the latest half, quarter, ... (``k`` times, down to
 two patches) of the context. The quantiles of all passes are averaged level by level.
+``interval_scale = s`` then stretches every quantile's distance from the median by ``s``
+(a calibration of the interval width, fitted on held-out series; 1 leaves it alone).
 
 Shapes: ``forward(context)`` takes ``(batch, time)`` or ``(batch, time, 1)`` raw values and
 returns ``(batch, horizon, quantiles)`` in the same units. :meth:`predict` rolls out past the
@@ -64,6 +66,8 @@ class PatchForecaster(SequenceModel):
     """
 
     input_kind = "real"
+    input_ranks = (2, 3)  # (batch, time) or (batch, time, 1)
+    accepts_nan = True  # NaN marks a missing value (left padding included)
     causal = False
     #: season length -> the index of its learned hint vector (0: none)
     season_bucket = staticmethod(season_bucket)
@@ -82,6 +86,7 @@ class PatchForecaster(SequenceModel):
         dropout: float = 0.0,
         average_negated: bool = False,
         context_halvings: int = 0,
+        interval_scale: float = 1.0,
     ) -> None:
         super().__init__()
         self._remember_config(locals())
@@ -123,6 +128,23 @@ class PatchForecaster(SequenceModel):
                 field="context_halvings",
             )
         self.context_halvings = context_halvings
+        if (
+            isinstance(interval_scale, bool)
+            or not isinstance(interval_scale, (int, float))
+            or not math.isfinite(interval_scale)
+            or interval_scale <= 0
+        ):
+            raise ConfigError(
+                f"interval_scale must be a finite number > 0; got {interval_scale!r}",
+                field="interval_scale",
+            )
+        if interval_scale != 1 and 0.5 not in levels:
+            raise ConfigError(
+                "interval_scale stretches the quantiles around the median, so the quantiles "
+                f"must include 0.5; got {levels}",
+                field="interval_scale",
+            )
+        self.interval_scale = float(interval_scale)
         self.embed = PatchEmbedding(2, patch_size, d_model)
         self.season = nn.Embedding(_SEASON_BUCKETS, d_model)
         nn.init.zeros_(self.season.weight)  # no hint and an unhelpful hint start equal
@@ -204,6 +226,14 @@ class PatchForecaster(SequenceModel):
         if context.dim() != 2:
             self._prepare(context)  # raises the shape error
         context = context[:, -self.max_context :]
+        out = self._averaged(context, season)
+        if self.interval_scale != 1:
+            median = out[..., self.quantiles.index(0.5)].unsqueeze(-1)
+            out = median + self.interval_scale * (out - median)
+        return out
+
+    def _averaged(self, context: Tensor, season: Tensor | None) -> Tensor:
+        """The level-by-level mean of the whole-context pass and its halvings (raw units)."""
         out = self._signed(context, season)
         if not self.context_halvings:
             return out

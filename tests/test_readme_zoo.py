@@ -1,0 +1,41 @@
+"""README's zoo table is the output of ``seqzoo zoo list`` on the bundled catalogue."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("readme_zoo", ROOT / "scripts" / "readme_zoo.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_zoo_table_matches_the_catalogue() -> None:
+    script = _script()
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = script.zoo_table()
+    # every bundled entry is a row, with its size from the catalogue
+    from seqzoo.zoo.catalogue import CATALOGUE_PATH, read_catalogue
+
+    entries = read_catalogue(CATALOGUE_PATH)["entries"]
+    assert [line.split()[0] for line in table.splitlines()[1:]] == sorted(entries)
+    assert "SIZE" in table.splitlines()[0]
+    assert script.replace_table(text, table) == text, (
+        "README's zoo table is out of date: run python scripts/readme_zoo.py"
+    )
+
+
+def test_replace_table_swaps_only_the_listing() -> None:
+    script = _script()
+    text = "intro\n```console\n$ seqzoo zoo list\nold row\nolder row\n$ seqzoo zoo info x\n```\n"
+    out = script.replace_table(text, "NAME  SIZE\nnew  1 kB\n")
+    assert (
+        out
+        == "intro\n```console\n$ seqzoo zoo list\nNAME  SIZE\nnew  1 kB\n$ seqzoo zoo info x\n```\n"
+    )
