@@ -104,31 +104,34 @@ def test_a_broken_plugin_is_shown_and_the_builtins_keep_working(make_distributio
     assert listing.returncode == 0, listing.stderr
     for name in BUILTIN_MODELS:
         assert name in listing.stdout
-    assert "1 plugin(s) failed to load (seqzoo_broken)" in listing.stderr
+    assert "warning: plugin 'seqzoo-broken:seqzoo_broken'" in listing.stderr
+    assert "this plugin is broken on purpose" in listing.stderr
 
     shown = run_seqzoo("plugins", paths=(site,))
     assert shown.returncode == 0
-    (row,) = [line for line in shown.stdout.splitlines() if line.startswith("seqzoo_broken")]
+    (row,) = [line for line in shown.stdout.splitlines() if line.startswith("seqzoo-broken:")]
     assert "seqzoo-broken 0.3.0" in row
     assert "FAILED" in row and "this plugin is broken on purpose" in row
     records = json.loads(run_seqzoo("plugins", "--json", paths=(site,)).stdout)
-    broken = next(r for r in records if r["name"] == "seqzoo_broken")
+    broken = next(r for r in records if r["entry_point"] == "seqzoo_broken")
     assert broken["version"] == "0.3.0" and "RuntimeError" in broken["error"]
 
     strict = run_seqzoo("list", "models", paths=(site,), env={"SEQZOO_STRICT_PLUGINS": "1"})
     assert strict.returncode == 2
     assert "seqzoo-broken" in strict.stderr and "strict" in strict.stderr
-    assert "Traceback" not in strict.stderr
+    # strict mode shows the plugin's own traceback, then the one-line error
+    assert "Traceback" in strict.stderr and 'raise RuntimeError("this plugin' in strict.stderr
+    assert strict.stderr.strip().splitlines()[-1].startswith("error: ")
 
     skipped = run_seqzoo("plugins", paths=(site,), env={"SEQZOO_LOAD_PLUGINS": "none"})
     assert "seqzoo_broken" not in skipped.stdout
 
 
-def test_two_plugins_registering_lstm_is_an_error_naming_both(make_distribution) -> None:
+def test_two_plugins_registering_lstm_fails_the_later_naming_both(make_distribution) -> None:
     site = make_distribution(
         distribution="seqzoo-dup", version="1.0.0", module="seqzoo_dup", source=DUPLICATE
     )
-    result = run_seqzoo("list", "models", paths=(site,))
+    result = run_seqzoo("list", "models", paths=(site,), env={"SEQZOO_STRICT_PLUGINS": "1"})
     assert result.returncode == 2
     assert "model 'lstm' is registered by two plugins" in result.stderr
     assert "seqzoo 0.1.0" in result.stderr and "seqzoo-dup 1.0.0" in result.stderr

@@ -28,7 +28,7 @@ def test_the_installed_plugin_is_listed_with_its_distribution(installed: Path) -
     info = run_seqzoo("info", "tcn", paths=(installed,))
     assert "seqzoo_tcn.model:TCN" in info.stdout
     plugins = run_seqzoo("plugins", paths=(installed,))
-    (row,) = [line for line in plugins.stdout.splitlines() if line.startswith("tcn ")]
+    (row,) = [line for line in plugins.stdout.splitlines() if line.startswith("seqzoo-tcn:tcn ")]
     assert "models,layers" in row.replace(" ", "") or "layers,models" in row.replace(" ", "")
 
 

@@ -388,8 +388,9 @@ EXPECTED_NAMES = {
     *("linear", "dropout", "layernorm", "embedding", "rnn", "gru", "lstm", "conv1d"),
     *("last", "mean", "max", "residual", "parallel", "bidirectional"),
     *("patch-embedding", "residual-mlp"),
+    *("ar-highway", "forecast-wrapper"),
 }
-BLOCKS = {"residual", "parallel", "bidirectional"}
+BLOCKS = {"residual", "parallel", "bidirectional", "forecast-wrapper"}
 # classes registered under several names take the name's variant as a default
 DISTINGUISHING = {"Activation": "function", "Recurrent": "cell"}
 

@@ -42,7 +42,7 @@ def toy_factory(size: int = 3, scale: float = 1.0) -> dict[str, float]:
     return {"size": size, "scale": scale}
 
 
-def test_builtins_are_discovered_through_entry_points() -> None:
+def test_builtins_load_by_module_name() -> None:
     registry = Registry()
     names = set(registry.names("model"))
     assert names >= BUILTIN_MODELS
@@ -51,7 +51,10 @@ def test_builtins_are_discovered_through_entry_points() -> None:
         assert spec.plugin.distribution == "seqzoo"
         assert spec.plugin.version == seqzoo.__version__
         assert spec.description
-    assert {p.info.name for p in registry.plugins} >= {"models", "layers"}
+    assert {p.info.name for p in registry.plugins} >= {
+        "seqzoo.plugins.models",
+        "seqzoo.plugins.layers",
+    }
     assert all(p.ok for p in registry.plugins)
 
 
@@ -124,7 +127,7 @@ def test_unknown_and_missing_arguments_name_the_field() -> None:
         seqzoo.create_model("lstm")
 
 
-def test_two_plugins_registering_one_name_is_an_error_naming_both() -> None:
+def test_two_plugins_registering_one_name_fails_the_later_naming_both() -> None:
     def first(register):
         register("lstm", toy_factory)
 
@@ -132,8 +135,12 @@ def test_two_plugins_registering_one_name_is_an_error_naming_both() -> None:
         register("lstm", toy_factory)
 
     plugins = [plugin("alpha", register_models=first), plugin("beta", register_models=second)]
+    with pytest.warns(UserWarning, match="'alpha'.*'beta'"):
+        registry = Registry(plugins, entry_points=False)
+    assert registry.get("model", "lstm").plugin.name == "alpha"
+    assert [p.info.name for p in registry.failures] == ["beta"]
     with pytest.raises(DuplicateNameError, match="'alpha'.*'beta'"):
-        Registry(plugins, entry_points=False)
+        Registry(plugins, entry_points=False, strict=True)
 
 
 def test_an_explicit_override_replaces_the_other_record() -> None:
@@ -238,7 +245,7 @@ def test_entry_point_plugins_carry_distribution_and_version(make_distribution, m
     registry = Registry()
     spec = registry.get("dataset", "toy-data")
     assert (spec.plugin.name, spec.plugin.distribution, spec.plugin.version) == (
-        "seqzoo_toy_ep",
+        "seqzoo-toy:seqzoo_toy_ep",
         "seqzoo-toy",
         "1.2.3",
     )

@@ -200,8 +200,8 @@ def test_run_files_are_written(tmp_path: Path) -> None:
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert names == ["best", "epoch-0002", "last"]  # no temporary debris left behind
     assert set(os.listdir(tmp_path / "checkpoints" / "last")) == {
-        "model.safetensors", "optimizer.pt", "trainer.pt"}  # fmt: skip
-    state = torch.load(tmp_path / "checkpoints" / "last" / "trainer.pt", weights_only=True)
+        "model.safetensors", "state.json", "state.safetensors"}  # fmt: skip
+    state = load_checkpoint(tmp_path, lstm(seed=1))
     assert state["epoch"] == 2 and state["trainer"] == "supervised"
 
 

@@ -155,11 +155,11 @@ def test_a_checkpoint_save_fsyncs_each_file_and_each_directory_once(
     for epoch in (1, 2):
         del calls[:]
         save_checkpoint(tmp_path, "last", model, optimizer, trainer_state={"epoch": epoch})
-        # model.safetensors, optimizer.pt, trainer.pt, the filled directory, checkpoints/
+        # model.safetensors, state.safetensors, state.json, the filled directory, checkpoints/
         assert len(calls) == 5
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["last"]
     assert sorted(os.listdir(tmp_path / "checkpoints" / "last")) == [
-        "model.safetensors", "optimizer.pt", "trainer.pt"]  # fmt: skip
+        "model.safetensors", "state.json", "state.safetensors"]  # fmt: skip
     assert load_checkpoint(tmp_path, lstm(seed=3))["epoch"] == 2
 
 

@@ -12,7 +12,8 @@ is the previous layer's ``output_size``, so no size is stated twice::
     ]
     model = compose(spec, input_size=3)   # (batch, time, 3) -> (batch, 1)
 
-The same spec loads from YAML, TOML or JSON (:func:`load_spec`); ``model.config`` rebuilds it
+The same spec loads from YAML, TOML or JSON (:func:`load_spec`), bounded in size, nesting and
+YAML aliases (:mod:`seqzoo.core.structured`); ``model.config`` rebuilds it
 (``Hybrid(**model.config)``). Errors name the position in the spec, e.g. ``spec[2].parallel[1]``.
 """
 
@@ -29,18 +30,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .errors import ConfigError, NotSteppableError, SeqzooError, ShapeError, UnknownNameError
-from .modules import (
-    Layer,
-    SequenceModel,
-    State,
-    autograd_off,
-    check_ids,
-    check_sequence,
-    check_step,
-    inference_mode,
-)
+from .errors import ConfigError, NotSteppableError, SeqzooError, UnknownNameError
+from .modules import Layer, SequenceModel, State, autograd_off, inference_mode
 from .specs import check_arguments
+from .structured import MAX_DEPTH, MAX_NODES, read_structured_file
+from .validate import check_nesting, refuse_reserved
 
 __all__ = ["Chain", "Hybrid", "compose", "load_spec"]
 
@@ -140,6 +134,7 @@ class _Builder:
                 path=where,
                 field="input_size",
             )
+        refuse_reserved(item, "layer", path=where)  # build: the child builder compose passes
         factory = record.load()
         if input_size is None and not getattr(factory, "takes_ids", False):
             raise ConfigError(
@@ -198,10 +193,24 @@ class Hybrid(SequenceModel):
     ``(batch, time, output_size)``. Runs step by step when every layer is causal.
     """
 
+    name_in_messages = "hybrid"
+
     def __init__(
         self, layers: list[dict[str, Any]], input_size: int | None = None, *, registry: Any = None
     ) -> None:
         super().__init__()
+        if isinstance(registry, (str, bytes, int, float, Mapping, list, tuple)) or (
+            registry is not None and not callable(getattr(registry, "get", None))
+        ):
+            # plain data from a config file (config.json, a run file) where seqzoo passes its
+            # own registry object
+            raise ConfigError(
+                f"'registry' is set by seqzoo itself and cannot come from a config; remove it "
+                f"(got {registry!r:.60})",
+                field="registry",
+            )
+        # bounded before copying: a deep or alias-expanded spec would overflow the stack
+        check_nesting(layers, where="the spec", max_depth=MAX_DEPTH, max_nodes=MAX_NODES)
         self._config = {"layers": _plain(layers, "spec"), "input_size": input_size}
         if registry is None:
             from .api import get_registry
@@ -219,17 +228,20 @@ class Hybrid(SequenceModel):
         self.input_kind = "ids" if self.body.takes_ids else "real"
         self.causal = self.body.causal
 
-    def _check(self, x: Tensor, stepping: bool) -> None:
-        if self.input_kind == "ids":
-            check_ids(x, 1 if stepping else 2, "hybrid")
-        elif stepping:
-            check_step(x, self.input_size, "hybrid")  # type: ignore[arg-type]
-        else:
-            check_sequence(x, self.input_size, "hybrid")  # type: ignore[arg-type]
-
     def forward(self, x: Tensor) -> Tensor:
-        self._check(x, stepping=False)
+        # ``model(x)`` checks x first (SequenceModel.check_input); the embedding checks ids
         return self.body(x)
+
+    def check_state(self, state: State, x: Tensor) -> None:
+        """Each top-level layer that checks its own state (a recurrent stack) does so first,
+        naming its layout; then the whole state is compared with ``initial_state``."""
+        layers = list(self.body.steps)
+        if isinstance(state, (tuple, list)) and len(state) == len(layers):
+            for layer, layer_state in zip(layers, state, strict=True):
+                own = getattr(layer, "check_state", None)
+                if callable(own) and layer_state is not None:
+                    own(layer_state, x.shape[0])
+        super().check_state(state, x)
 
     def initial_state(
         self,
@@ -244,7 +256,6 @@ class Hybrid(SequenceModel):
     def step(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
         """One step ``(batch, input_size)`` (or ``(batch,)`` ids) -> ``(batch, output_size)``."""
         self._require_causal()
-        self._check(x, stepping=True)
         if autograd_off():  # one inference-mode region for every layer of the step
             with inference_mode(True):
                 return self.body.step(x, state)
@@ -253,9 +264,6 @@ class Hybrid(SequenceModel):
     def forward_stateful(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
         """Run a chunk step by step from ``state``; output as :meth:`forward` gives it."""
         self._require_causal()
-        self._check(x, stepping=False)
-        if x.shape[1] == 0:
-            raise ShapeError("hybrid.forward_stateful needs a chunk of at least one time step")
         if autograd_off():
             with inference_mode(True):
                 return self._steps(x, state)
@@ -314,9 +322,7 @@ def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
     list of layer specs.
     """
     file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"spec file {str(file)!r} does not exist")
-    data = read_structured_file(file)
+    data = read_structured_file(file, what="spec file")
     if isinstance(data, list):
         data = {"layers": data}
     if not isinstance(data, Mapping) or "layers" not in data:
@@ -325,39 +331,6 @@ def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
             "'layers' (and optionally 'input_size')"
         )
     return {"layers": data["layers"], "input_size": data.get("input_size")}
-
-
-def read_structured_file(file: Path) -> Any:
-    """Parse a ``.yaml``/``.yml``, ``.toml`` or ``.json`` file; a clear error otherwise."""
-    if not file.is_file():
-        raise ConfigError(f"file {str(file)!r} does not exist")
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{str(file)!r} is not UTF-8 text ({exc.reason})") from None
-    suffix = file.suffix.lower()
-    if suffix not in (".yaml", ".yml", ".toml", ".json"):
-        raise ConfigError(
-            f"file {str(file)!r} must end in .yaml, .yml, .toml or .json, not {suffix!r}"
-        )
-    try:
-        if suffix == ".toml":
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib
-            return tomllib.loads(text)
-        if suffix == ".json":
-            return json.loads(text)
-        import yaml
-
-        return yaml.safe_load(text)
-    except Exception as exc:  # the parser's own message says where, on one line
-        where = getattr(exc, "problem_mark", None)
-        reason = getattr(exc, "problem", None) or str(exc)
-        if where is not None:
-            reason += f" (line {where.line + 1}, column {where.column + 1})"
-        raise ConfigError(f"cannot parse {str(file)!r}: {' '.join(reason.split())}") from None
 
 
 def _plain(value: Any, path: str) -> Any:

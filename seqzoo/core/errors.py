@@ -16,6 +16,7 @@ __all__ = [
     "PluginError",
     "SeqzooError",
     "ShapeError",
+    "StorageError",
     "UnknownNameError",
     "WeightsError",
 ]
@@ -87,3 +88,28 @@ class WeightsError(SeqzooError):
 
 class Interrupted(SeqzooError):
     """The user stopped a long job (Ctrl-C) after its state was saved; the CLI exits 130."""
+
+
+class StorageError(SeqzooError, OSError):
+    """A file or folder that could not be read or written: a full disk, a read-only file
+    system, a missing permission, a name too long, a file where a folder should be. The
+    message names the path, the cause, what was kept and the fix; ``errno`` and ``path`` hold
+    the operating system's error number and the path (see :mod:`seqzoo.core.files`). Being an
+    :class:`OSError` too, it is caught where an ``OSError`` is."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errno: int | None = None,
+        path: str | None = None,
+        kept: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.errno = errno
+        self.path = path
+        self.filename = path
+        self.kept = kept
+
+    def __str__(self) -> str:  # OSError would format "[Errno N] ..." from errno instead
+        return str(self.args[0]) if self.args else ""

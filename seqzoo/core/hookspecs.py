@@ -1,7 +1,10 @@
 """The plugin contract: every hook a seqzoo plugin may implement.
 
-A plugin is a module (or object) found through the ``seqzoo`` entry-point group. It states the
-hook API it was written for and implements any of the hooks below::
+A plugin is a module (or object) found through the ``seqzoo`` entry-point group; it is known
+as ``distribution:entry-point`` (``seqzoo-tcn:tcn``), and the built-ins, loaded first, by their
+module names (``seqzoo.plugins.models``). It states the hook API it was written for, as an
+int, and implements any of the hooks below (a hook name that matches none, say
+``register_model``, leaves the plugin out with a suggestion)::
 
     import seqzoo
 
@@ -10,19 +13,25 @@ hook API it was written for and implements any of the hooks below::
     @seqzoo.hookimpl
     def register_models(register):
         register("tcn", "seqzoo_tcn.model:TCN", description="Temporal convolutional network",
-                 defaults={"channels": 32})
+                 defaults={"channels": 32}, tags=["convolutional"])
 
 Every ``register`` callable has the same signature::
 
-    register(name, factory, *, description="", defaults=None, override=False, **metadata)
+    register(name, factory, *, description="", defaults=None, override=False,
+             metadata=None, **more_metadata)
 
-- ``name``: what users type (``create_model("tcn")``); unique per kind across all plugins.
+- ``name``: what users type (``create_model("tcn")``); unique per kind across all plugins. A
+  name another plugin registered already leaves the later plugin out, whole, with an error
+  naming both (shown by ``seqzoo plugins``), unless one of them passes ``override``.
 - ``factory``: a callable, or a ``"package.module:attr"`` string imported on first use (keeps
-  ``seqzoo list`` fast and free of heavy imports).
+  ``seqzoo list`` fast and free of heavy imports; ``seqzoo plugins --check`` imports them all).
 - ``description``: one line for ``seqzoo list``.
 - ``defaults``: keyword arguments applied under the user's (plain JSON values).
-- ``override``: replace a record of the same name another plugin registered.
-- ``metadata``: anything else (``tags``, ``task``, ...), shown by ``seqzoo info``.
+- ``override``: replace a record of the same name another plugin registered (``seqzoo info``
+  names the record replaced).
+- ``metadata`` and any other keyword (``tags``, ``task``, ...): shown by ``seqzoo info``. A
+  keyword close to a real one (``defualts``, ``desc``) is an error; pass it inside
+  ``metadata={...}`` to store such a key on purpose.
 """
 
 from __future__ import annotations
@@ -36,7 +45,8 @@ __all__ = ["HOOK_API_VERSION", "PROJECT_NAME", "Register", "hookimpl", "hookspec
 PROJECT_NAME = "seqzoo"
 
 #: The hook API this seqzoo provides. A plugin states the one it targets as the module-level
-#: ``SEQZOO_HOOK_API``; a plugin for another version is rejected, naming both versions.
+#: int ``SEQZOO_HOOK_API`` (a string of digits is read as that int); a plugin for another
+#: version, or one stating something else, is rejected, naming both versions.
 HOOK_API_VERSION = 1
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -54,7 +64,8 @@ class Register(Protocol):
         description: str = "",
         defaults: dict[str, Any] | None = None,
         override: bool = False,
-        **metadata: Any,
+        metadata: dict[str, Any] | None = None,
+        **more_metadata: Any,
     ) -> None: ...
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, ShapeError, WeightsError
+from .validate import finite_number, refuse_reserved
 
 __all__ = [
     "LAST_WINDOW_NAME",
@@ -205,8 +206,9 @@ def generate_text(
 
     ``temperature`` 0 picks the most likely token each step; higher values sample more freely.
     """
-    if temperature < 0:
-        raise ConfigError(f"temperature must be >= 0, got {temperature}", field="temperature")
+    temperature = finite_number(temperature, "temperature", minimum=0)
+    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+        raise ConfigError(f"must be a whole number >= 0, got {length!r}", field="length")
     ids = tokenizer.encode(prompt).ids
     if not ids:
         raise ConfigError("the prompt is empty after tokenization; give some text", field="prompt")
@@ -320,7 +322,7 @@ def load_run_model(
     :func:`seqzoo.core.workflow.load_run`). The model carries ``preprocessing``,
     ``pretrained_config`` and ``last_window`` (raw rows ``(window, columns)``)."""
     from .data import Preprocessing
-    from .training import load_checkpoint
+    from .training import load_weights
     from .workflow import read_run_spec
 
     directory = Path(directory)
@@ -332,11 +334,12 @@ def load_run_model(
         from .api import get_registry
 
         registry = get_registry()
-    model = registry.create("model", record["model"]["name"], **record["model"]["config"])
-    target = directory / "checkpoints" / checkpoint
-    if not target.exists() and checkpoint == "best":
-        target = directory / "checkpoints" / "last"
-    load_checkpoint(target, model)
+    config = record["model"].get("config")
+    if not isinstance(config, dict):
+        raise WeightsError(f"{directory / LAST_WINDOW_NAME}: its model config is not a mapping")
+    refuse_reserved(config, "model", path=str(directory / LAST_WINDOW_NAME))
+    model = registry.create("model", record["model"]["name"], **config)
+    load_weights(directory, model, checkpoint)  # best, or .best.prev, or last
     model.eval()
     model.preprocessing = Preprocessing.from_dict(record["preprocessing"])
     model.pretrained_config = {"task": record.get("task"), "dataset": spec.get("dataset")}

@@ -24,11 +24,16 @@ KINDS: tuple[str, ...] = ("model", "layer", "dataset", "optimizer", "schedule", 
 
 @dataclass(frozen=True)
 class PluginInfo:
-    """Who registered a record: the plugin's name and the distribution that ships it."""
+    """Who registered a record: the plugin's name and the distribution that ships it.
+
+    ``name`` is the plugin's key: a built-in's module name (``seqzoo.plugins.models``), or an
+    outside plugin's ``distribution:entry-point`` (``seqzoo-tcn:tcn``).
+    """
 
     name: str
     distribution: str | None = None
     version: str | None = None
+    entry_point: str | None = None  # the entry point's own name, for an outside plugin
 
     @property
     def label(self) -> str:
@@ -44,6 +49,7 @@ class Spec:
 
     ``factory`` builds the thing from keyword arguments; ``defaults`` are applied under the
     caller's arguments; ``metadata`` holds kind-specific extras (tags, task, repo id, ...).
+    ``replaces`` is the record an ``override=True`` registration took the place of.
     """
 
     kind: str
@@ -54,6 +60,7 @@ class Spec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     override: bool = False
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    replaces: Spec | None = field(default=None, repr=False, compare=False)
 
     @property
     def factory_path(self) -> str:

@@ -3,8 +3,8 @@
 A run directory holds::
 
     run_dir/
-      checkpoints/last/     model.safetensors, optimizer.pt, schedule.pt, trainer.pt
-      checkpoints/best/     model.safetensors, trainer.pt (best weights by the monitor)
+      checkpoints/last/     model.safetensors, state.json, state.safetensors
+      checkpoints/best/     model.safetensors, state.json (best weights by the monitor)
       checkpoints/epoch-0003/  (as last; with checkpoint_every)
       history.json          {"rows": [...], "result": {...}}
       metrics.csv           one row per epoch
@@ -13,25 +13,23 @@ A run directory holds::
 Each file is written to a temporary file, fsync'd and ``os.replace``'d; a checkpoint directory is
 filled under a hidden name (its files fsync'd, then the directory) and swapped into place by one
 rename, so a crash at any moment leaves the old or the new checkpoint complete
-(:func:`save_checkpoint`). ``*.pt`` files hold plain tensors, dicts, lists and numbers:
-``torch.load(weights_only=True)`` reads them.
+(:func:`save_checkpoint`). No checkpoint file is a pickle: the weights are safetensors, and the
+optimizer, schedule and trainer state are ``state.json`` with their tensors in
+``state.safetensors`` (:mod:`seqzoo.core.state`). Checkpoints of older seqzoo versions
+(``optimizer.pt``, ``schedule.pt``, ``trainer.pt``) are read only with ``SEQZOO_ALLOW_PICKLE=1``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import inspect
-import io
 import json
-import math
 import os
 import random
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +39,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .errors import ConfigError, Interrupted, SeqzooError, WeightsError
+from .history import (  # re-exported: trainers import them from here
+    EpochRow,
+    History,
+    TrainingResult,
+    plot_loss,
+    progress_bar,
+    write_history,
+)
+from .state import decode, encode
 
 __all__ = [
     "CHECKPOINT_FILES",
+    "LEGACY_FILES",
     "EpochRow",
     "History",
     "NonFiniteLossError",
@@ -55,11 +63,13 @@ __all__ = [
     "forward_fn",
     "fsync_count",
     "load_checkpoint",
+    "load_weights",
     "loss_for",
     "model_forward",
     "plot_loss",
     "progress_bar",
     "restore_rng",
+    "run_checkpoint",
     "save_checkpoint",
     "schedule_interval",
     "seed_everything",
@@ -67,7 +77,16 @@ __all__ = [
 ]
 
 #: What a checkpoint directory may hold (only ``model.safetensors`` is required).
-CHECKPOINT_FILES = ("model.safetensors", "optimizer.pt", "schedule.pt", "trainer.pt")
+CHECKPOINT_FILES = ("model.safetensors", "state.json", "state.safetensors")
+
+#: The pickle files of checkpoints saved by older seqzoo versions (read only on request).
+LEGACY_FILES = ("optimizer.pt", "schedule.pt", "trainer.pt")
+
+#: The version of ``state.json``'s layout.
+STATE_FORMAT = 1
+
+#: Set to 1 to read :data:`LEGACY_FILES` (torch's restricted unpickler, still a pickle).
+ALLOW_PICKLE_ENV = "SEQZOO_ALLOW_PICKLE"
 
 
 class NonFiniteLossError(SeqzooError, FloatingPointError):
@@ -93,84 +112,47 @@ class NonFiniteLossError(SeqzooError, FloatingPointError):
 class TrainingInterrupted(Interrupted):
     """Ctrl-C during ``fit``: raised from the KeyboardInterrupt after the current state was
     saved as the ``last`` checkpoint (``checkpoint``; None without a run directory). ``epoch``
-    is the interrupted epoch (its progress so far is in the checkpoint; a resume re-runs it
-    from there); ``history`` holds the completed epochs."""
+    is the interrupted epoch and ``batch`` the batches of it already trained; ``exact`` says
+    whether the checkpoint holds that very position (a resume then continues as if training
+    had never stopped) or only the last save before it (``last`` could not be brought to a
+    batch boundary: the interrupt fell inside an optimizer step). ``history`` holds the
+    completed epochs."""
 
-    def __init__(self, epoch: int, checkpoint: Path | None, history: History) -> None:
+    def __init__(
+        self,
+        epoch: int,
+        checkpoint: Path | None,
+        history: History,
+        *,
+        batch: int = 0,
+        exact: bool = True,
+        run_dir: Path | None = None,
+    ) -> None:
         self.epoch, self.checkpoint, self.history = epoch, checkpoint, history
-        where = (
-            f"; its state is saved in {checkpoint}, resume with resume={checkpoint.parents[1]}"
-            if checkpoint is not None
-            else " (no run directory: nothing was saved)"
+        self.batch, self.exact = batch, exact
+        self.run_dir = (
+            run_dir if run_dir is not None or checkpoint is None else checkpoint.parents[1]
         )
-        super().__init__(f"training interrupted during epoch {epoch}{where}")
-
-
-# -- history -------------------------------------------------------------------------------
-
-
-@dataclass
-class EpochRow:
-    """One epoch: losses in model units (mean per batch for training, per element for
-    validation), ``lr`` of the first parameter group at the epoch's last step, wall ``seconds``,
-    and validation ``metrics`` (``val_accuracy``, ``val_mae`` in raw units, ...)."""
-
-    epoch: int
-    train_loss: float
-    val_loss: float | None
-    lr: float
-    seconds: float
-    metrics: dict[str, float] = field(default_factory=dict)
-
-    def get(self, name: str) -> float | None:
-        """A column by name: ``train_loss``, ``val_loss``, ``lr``, ``seconds`` or a metric."""
-        return self.metrics.get(name) if name in self.metrics else getattr(self, name, None)
-
-
-@dataclass
-class TrainingResult:
-    """The run summary: how many epochs ran, the best one by ``monitor``, why it stopped."""
-
-    epochs: int = 0
-    best_epoch: int | None = None
-    monitor: str = "val_loss"
-    best_value: float | None = None
-    stopped_early: bool = False
-    stop_reason: str = ""
-    seconds: float = 0.0
-    run_dir: str | None = None
-
-
-@dataclass
-class History:
-    """Per-epoch rows plus the run summary; what ``fit`` returns and ``history.json`` holds."""
-
-    rows: list[EpochRow] = field(default_factory=list)
-    result: TrainingResult = field(default_factory=TrainingResult)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def column(self, name: str) -> list[float | None]:
-        return [row.get(name) for row in self.rows]
-
-    @property
-    def train_loss(self) -> list[float]:
-        return [row.train_loss for row in self.rows]
-
-    @property
-    def val_loss(self) -> list[float | None]:
-        return [row.val_loss for row in self.rows]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"rows": [asdict(row) for row in self.rows], "result": asdict(self.result)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> History:
-        return cls(
-            [EpochRow(**row) for row in data.get("rows", [])],
-            TrainingResult(**data.get("result", {})),
+        where = f"training interrupted in epoch {epoch} after {batch} batch(es)"
+        again = (
+            f"Continue it with\n  seqzoo train --resume {self.run_dir}\n"
+            f"(Python: seqzoo.train(resume={str(self.run_dir)!r}))"
         )
+        if self.run_dir is None:
+            message = f"{where} (no run directory: nothing was saved)"
+        elif exact:
+            message = f"{where}; that exact state is saved in {checkpoint}. {again}"
+        elif checkpoint is not None:
+            message = (
+                f"{where}, inside an optimizer step, which is no whole state to save; "
+                f"{checkpoint} keeps the last save before it. {again}"
+            )
+        else:
+            message = (
+                f"{where}, inside an optimizer step, before anything was saved; start the "
+                f"run again with --overwrite (overwrite=True in Python)"
+            )
+        super().__init__(message)
 
 
 # -- losses and forward ----------------------------------------------------------------------
@@ -251,7 +233,8 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def capture_rng(generator: torch.Generator | None = None) -> dict[str, Any]:
-    """Every random state a run consumes, as plain tensors/lists (``weights_only`` loadable)."""
+    """Every random state a run consumes, as plain tensors and lists (what a checkpoint's
+    ``state.json`` + ``state.safetensors`` hold)."""
     _, keys, pos, has_gauss, cached = np.random.get_state()
     version, internal, gauss = random.getstate()
     state: dict[str, Any] = {
@@ -347,12 +330,6 @@ def atomic_write(
     if sync_dir:
         _fsync_dir(path.parent)
     return path
-
-
-def _torch_bytes(obj: Any) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    return buffer.getvalue()
 
 
 def _write_synced(path: Path, data: bytes) -> None:
@@ -457,11 +434,7 @@ def save_checkpoint(
         # own: written and fsync'd in place, then the directory entries once
         save_model(model, str(tmp / "model.safetensors"))
         _fsync_file(tmp / "model.safetensors")
-        if optimizer is not None:
-            _write_synced(tmp / "optimizer.pt", _torch_bytes(optimizer.state_dict()))
-        if schedule is not None:
-            _write_synced(tmp / "schedule.pt", _torch_bytes(schedule.state_dict()))
-        _write_synced(tmp / "trainer.pt", _torch_bytes(dict(trainer_state or {})))
+        _write_state(tmp, optimizer, schedule, trainer_state)
         _fsync_dir(tmp)
         if not directory.exists():
             os.replace(tmp, directory)
@@ -482,14 +455,109 @@ def save_checkpoint(
     return directory
 
 
-def _load_pt(path: Path) -> Any:
+def _write_state(
+    directory: Path, optimizer: Any, schedule: Any, trainer_state: dict[str, Any] | None
+) -> None:
+    """``state.json`` (and ``state.safetensors`` when there are tensors) of a checkpoint."""
+    from safetensors.torch import save
+
+    state: dict[str, Any] = {"format": STATE_FORMAT, "trainer": dict(trainer_state or {})}
+    if optimizer is not None:
+        state["optimizer"] = optimizer.state_dict()
+    if schedule is not None:
+        state["schedule"] = schedule.state_dict()
+    document, tensors = encode(state)
+    if tensors:
+        _write_synced(directory / "state.safetensors", save(tensors))
+    text = json.dumps(document, allow_nan=False, separators=(",", ":"))
+    _write_synced(directory / "state.json", text.encode("utf-8"))
+
+
+def _read_state(directory: Path) -> dict[str, Any]:
+    """The decoded ``state.json`` of a checkpoint (``{}`` when it has none)."""
+    from safetensors.torch import load_file
+
+    path = directory / "state.json"
+    if not path.is_file():
+        return {}
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        document = json.loads(path.read_text(encoding="utf-8"))
+        tensors_path = directory / "state.safetensors"
+        tensors = load_file(str(tensors_path)) if tensors_path.is_file() else {}
+        state = decode(document, tensors, str(path))
+    except WeightsError:
+        raise
     except Exception as exc:
         raise WeightsError(
-            f"cannot read {path} ({type(exc).__name__}: {exc}); the file is "
-            "corrupt or not a seqzoo checkpoint"
+            f"cannot read the state of {directory} ({type(exc).__name__}: {exc}); the "
+            "checkpoint is corrupt or not a seqzoo checkpoint"
         ) from exc
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise WeightsError(
+            f"{path} is not a seqzoo checkpoint state of format {STATE_FORMAT} (got "
+            f"{state.get('format') if isinstance(state, dict) else state!r}); it was written "
+            "by another seqzoo version"
+        )
+    return state
+
+
+def pickle_allowed() -> bool:
+    """Whether ``SEQZOO_ALLOW_PICKLE=1`` opts in to reading older pickle checkpoint files."""
+    return os.environ.get(ALLOW_PICKLE_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def _load_legacy(directory: Path, names: list[str]) -> dict[str, Any]:
+    """Read an older checkpoint's pickle files (``optimizer.pt``, ...) by ``names``; only with
+    the opt-in: a pickle can run arbitrary code while it loads."""
+    present = [n for n in names if (directory / f"{n}.pt").is_file()]
+    if not present:
+        return {}
+    files = ", ".join(f"{n}.pt" for n in present)
+    if not pickle_allowed():
+        raise WeightsError(
+            f"{directory} is a checkpoint of an older seqzoo version: its state is in pickle "
+            f"files ({files}), which seqzoo does not read by default because unpickling a file "
+            f"can run arbitrary code. If you trust it, set {ALLOW_PICKLE_ENV}=1 to read it "
+            "once (with torch's restricted weights_only loader); the next save rewrites it as "
+            "state.json + state.safetensors"
+        )
+    state: dict[str, Any] = {}
+    for name in present:
+        path = directory / f"{name}.pt"
+        try:  # guarded: only here, only on request, and only torch's restricted unpickler
+            state[name] = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise WeightsError(
+                f"cannot read {path} ({type(exc).__name__}: {exc}); the file is "
+                "corrupt or not a seqzoo checkpoint"
+            ) from exc
+    return state
+
+
+def run_checkpoint(run_dir: str | os.PathLike[str], name: str = "best") -> Path:
+    """The checkpoint a reader of a finished run loads: ``checkpoints/<name>``, or the whole
+    copy a crash left standing aside as ``.<name>.prev`` (as the trainer recovers it); ``best``
+    falls back to ``last`` (a run that never validated). The one lookup ``evaluate``,
+    ``predict`` and ``load_run`` share. Raises :class:`WeightsError` naming the run when there
+    is none (a run that failed before its first save)."""
+    names = [name, "last"] if name == "best" else [name]
+    for candidate in names:
+        found = checkpoint_path(run_dir, candidate)
+        if found is not None:
+            return found
+    raise WeightsError(
+        f"run directory {str(run_dir)!r} has no {' or '.join(names)} checkpoint: its training "
+        "stopped before the first save (see its error), so there are no weights to load; "
+        "train it again"
+    )
+
+
+def load_weights(run_dir: str | os.PathLike[str], model: nn.Module, name: str = "best") -> Path:
+    """Load the weights of :func:`run_checkpoint` into ``model`` (strict; nothing else is read,
+    so an older checkpoint's pickle files are never touched); return the checkpoint path."""
+    found = run_checkpoint(run_dir, name)
+    load_checkpoint(found, model, trainer_state=False)
+    return found
 
 
 def load_checkpoint(
@@ -497,11 +565,15 @@ def load_checkpoint(
     model: nn.Module,
     optimizer: torch.optim.Optimizer | None = None,
     schedule: Any = None,
+    *,
+    trainer_state: bool = True,
 ) -> dict[str, Any]:
     """Load a checkpoint directory (or a run directory: its ``last``) into ``model`` (strict)
-    and, when given and saved, ``optimizer`` and ``schedule``; return the trainer state.
+    and, when given and saved, ``optimizer`` and ``schedule``; return the trainer state
+    (``trainer_state=False``: only the weights are read, and ``{"checkpoint": path}`` returned).
 
-    Raises :class:`WeightsError` when the weights are missing, corrupt or do not fit.
+    Raises :class:`WeightsError` when the weights are missing, corrupt or do not fit, and for
+    an older checkpoint's pickle state without ``SEQZOO_ALLOW_PICKLE=1``.
     """
     from safetensors.torch import load_model
 
@@ -515,6 +587,12 @@ def load_checkpoint(
             f"no checkpoint at {path}: expected a directory with "
             "model.safetensors (or a run directory with checkpoints/last)"
         )
+    wanted = ["trainer"] * trainer_state
+    wanted += ["optimizer"] * (optimizer is not None) + ["schedule"] * (schedule is not None)
+    # everything is read (and so checked) before anything is loaded into the objects given
+    state = _read_state(found) if wanted else {}
+    if wanted and not (found / "state.json").is_file():
+        state = _load_legacy(found, wanted)
     weights = found / "model.safetensors"
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     try:
@@ -523,70 +601,15 @@ def load_checkpoint(
         raise WeightsError(
             f"cannot load {weights} into {type(model).__name__} ({type(exc).__name__}: {exc})"
         ) from exc
-    if optimizer is not None and (found / "optimizer.pt").is_file():
-        optimizer.load_state_dict(_load_pt(found / "optimizer.pt"))
-    if schedule is not None and (found / "schedule.pt").is_file():
-        schedule.load_state_dict(_load_pt(found / "schedule.pt"))
-    state = _load_pt(found / "trainer.pt") if (found / "trainer.pt").is_file() else {}
-    return dict(state, checkpoint=str(found))
-
-
-# -- logs, plots, progress -------------------------------------------------------------------
-
-
-def _cell(value: float | None) -> str:
-    return "" if value is None else repr(float(value))
-
-
-def write_history(run_dir: str | os.PathLike[str], history: History) -> None:
-    """Write ``history.json`` and ``metrics.csv`` (one row per epoch), each atomically."""
-    run_dir = Path(run_dir)
-    text = json.dumps(history.to_dict(), indent=2, allow_nan=True)
-    atomic_write(run_dir / "history.json", text + "\n", sync_dir=False)  # one for both files
-    metrics = sorted({name for row in history.rows for name in row.metrics})
-    header = ["epoch", "train_loss", "val_loss", "lr", "seconds", *metrics]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    for row in history.rows:
-        writer.writerow([row.epoch, *(_cell(row.get(name)) for name in header[1:])])
-    atomic_write(run_dir / "metrics.csv", out.getvalue())
-
-
-def plot_loss(history: History, path: str | os.PathLike[str]) -> Path | None:
-    """Draw train vs validation loss per epoch to a PNG (Agg canvas: no display, no global
-    backend change); None when there are no epochs."""
-    if not history.rows:
-        return None
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(6, 4), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    epochs = [row.epoch for row in history.rows]
-    axes.plot(epochs, history.train_loss, marker="o", label="train")
-    validation = [(e, v) for e, v in zip(epochs, history.val_loss, strict=True) if v is not None]
-    if validation:
-        axes.plot(*zip(*validation, strict=True), marker="o", label="validation")
-    if history.result.best_epoch is not None:
-        axes.axvline(history.result.best_epoch, color="grey", linestyle=":", label="best")
-    finite = [v for v in history.train_loss if math.isfinite(v) and v > 0]
-    if finite and max(finite) / min(finite) > 100:
-        axes.set_yscale("log")  # losses often fall by orders of magnitude
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("loss")
-    axes.legend(loc="upper right")  # losses fall: that corner is free (and no "best" search)
-    # fixed margins: tight_layout would render the figure an extra time to measure it
-    figure.subplots_adjust(left=0.13, right=0.97, bottom=0.12, top=0.96)
-    return atomic_write(path, lambda p: figure.savefig(p, format="png"))
-
-
-def progress_bar(total: int, desc: str, quiet: bool = False) -> Any:
-    """A tqdm bar over ``total`` batches, or None when ``quiet`` or stderr is not a terminal
-    (callers test for None, so a disabled bar costs nothing per batch)."""
-    if quiet or not sys.stderr.isatty():
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, leave=False, unit="batch", dynamic_ncols=True)
+    for name, target in (("optimizer", optimizer), ("schedule", schedule)):
+        if target is not None and name in state:
+            try:
+                target.load_state_dict(state[name])
+            except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+                raise WeightsError(
+                    f"cannot load the {name} state of {found} into {type(target).__name__} "
+                    f"({type(exc).__name__}: {exc}); resume with the {name} the run was "
+                    "started with"
+                ) from exc
+    trainer = state.get("trainer", {}) if trainer_state else {}
+    return dict(trainer, checkpoint=str(found))

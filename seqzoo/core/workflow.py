@@ -12,10 +12,11 @@ and preprocessing carry over; see :mod:`seqzoo.zoo.finetune`): ``run.json`` reco
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,7 @@ def train(
     resume: str | os.PathLike[str] | None = None,
     registry: Any = None,
     init: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
     **options: Any,
 ) -> Run:
     """Train ``model`` on ``dataset``; each part is a registry name or ``{"name": ..., **config}``
@@ -131,7 +133,14 @@ def train(
 
     ``options`` go to the trainer (``epochs``, ``batch_size``, ``clip``, ``patience``,
     ``seed``, ``quiet``, ``plot``, ``save_every``). ``resume=RUN_DIR`` continues a run from its
-    last checkpoint.
+    last checkpoint (exactly where a Ctrl-C stopped it).
+
+    Every part is built and checked (model, data, optimizer, schedule, trainer options, the
+    monitor, the trainer's fit to the task, and for ``resume`` the checkpoint) before anything
+    is written to ``run_dir``. A ``run_dir`` that holds a run already is refused unless
+    ``overwrite=True``, which first removes that run's files (only seqzoo's own). The run
+    directory is locked for the whole run: a second training into it fails naming the first's
+    pid.
 
     ``init`` (a zoo name, ``seqzoo/<name>`` or a saved model directory) starts from that
     model's weights, config and preprocessing; ``model`` (default ``lstm``, or the init model's
@@ -146,6 +155,11 @@ def train(
     if resume is not None:
         if init is not None:
             raise ConfigError("resume continues a run as its run.json describes it; drop init")
+        if overwrite:
+            raise ConfigError(
+                f"resume continues the run in {str(resume)!r} and overwrite replaces it; give "
+                "one of them (--resume or --overwrite)"
+            )
         directory = Path(resume)
         spec = read_run_spec(directory)
         if (spec.get("init") or {}).get("forecaster"):
@@ -161,10 +175,12 @@ def train(
             source = load_init(init, registry)
             if source.forecaster:
                 options.pop("plot", None)  # its own loop, which always draws loss.png
-                return train_forecaster(
-                    source, model=model, dataset=dataset, optimizer=optimizer, trainer=trainer,
-                    schedule=schedule, run_dir=run_dir, registry=registry, **options,
-                )  # fmt: skip
+                with _run_dir_claimed(run_dir, overwrite=overwrite):
+                    return train_forecaster(
+                        source, model=model, dataset=dataset, optimizer=optimizer,
+                        trainer=trainer, schedule=schedule, run_dir=run_dir, registry=registry,
+                        **options,
+                    )  # fmt: skip
             model, dataset = prepare_parts(source, model, dataset, registry)
         elif model is None:
             model = "lstm"
@@ -209,31 +225,52 @@ def train(
         run_dir=str(directory) if directory is not None else None,
         **trainer_config,
     )
-    if directory is not None:  # only once every part is known to fit
-        directory.mkdir(parents=True, exist_ok=True)
-        from seqzoo import __version__
+    resume_from = str(directory) if resume is not None else None
+    check = getattr(fitter, "check", None)
+    if callable(check):  # the monitor, the task, the data, the checkpoint: before any write
+        check(net, data, torch_optimizer, torch_schedule, resume=resume_from)
+    with _run_dir_claimed(directory, overwrite=overwrite, resuming=resume is not None):
+        if directory is not None:  # only once every part is known to fit
+            from seqzoo import __version__
 
-        write_json_atomic(directory / RUN_FILE, {**spec, "seqzoo_version": __version__})
-    history = fitter.fit(
-        net,
-        data,
-        torch_optimizer,
-        schedule=torch_schedule,
-        resume=str(directory) if resume is not None else None,
-    )
-    _attach(net, data, spec)
-    if directory is not None:  # so `seqzoo predict RUN_DIR` needs no dataset
-        from .predict import save_run_window
+            write_json_atomic(directory / RUN_FILE, {**spec, "seqzoo_version": __version__})
+        history = fitter.fit(
+            net, data, torch_optimizer, schedule=torch_schedule, resume=resume_from
+        )
+        _attach(net, data, spec)
+        if directory is not None:  # so `seqzoo predict RUN_DIR` needs no dataset
+            from .predict import save_run_window
 
-        save_run_window(directory, net, data)
-    if spec.get("init") and directory is not None:  # the run directory is a loadable model too
-        from seqzoo.zoo.finetune import save_finetuned
+            save_run_window(directory, net, data)
+        if spec.get("init") and directory is not None:  # the run directory is a model too
+            from seqzoo.zoo.finetune import save_finetuned
 
-        save_finetuned(
-            net, directory, spec["init"], dataset=spec.get("dataset"), registry=registry,
-            training={k: v for k, v in trainer_config.items() if k not in ("quiet", "run_dir")},
-        )  # fmt: skip
+            save_finetuned(
+                net, directory, spec["init"], dataset=spec.get("dataset"), registry=registry,
+                training={k: v for k, v in trainer_config.items() if k not in ("quiet", "run_dir")},
+            )  # fmt: skip
     return Run(model=net, data=data, history=history, spec=spec, directory=directory)
+
+
+@contextlib.contextmanager
+def _run_dir_claimed(
+    directory: str | os.PathLike[str] | None, *, overwrite: bool, resuming: bool = False
+) -> Iterator[None]:
+    """Hold ``directory``'s run lock for the block; a new run (not ``resuming``) is refused
+    when the directory holds a run already, or (``overwrite``) clears that run's files first."""
+    if directory is None:
+        yield
+        return
+    from .rundir import clear_run, held_run, lock_run
+
+    if not resuming and not Path(directory).is_dir():
+        held_run(directory, overwrite=overwrite)  # a file in the way: before creating anything
+    with lock_run(directory):  # first: a run in progress is named by its pid
+        if not resuming:
+            held_run(directory, overwrite=overwrite)
+            if overwrite:
+                clear_run(directory)
+        yield
 
 
 def _attach(model: Any, data: Any, spec: Mapping[str, Any]) -> None:
@@ -320,8 +357,10 @@ def read_run_spec(directory: Path) -> dict[str, Any]:
 def load_run(
     directory: str | os.PathLike[str], checkpoint: str = "best", registry: Any = None
 ) -> Run:
-    """Rebuild a run's model and data and load the weights of ``checkpoints/<checkpoint>``."""
-    from .training import load_checkpoint
+    """Rebuild a run's model and data and load the weights of ``checkpoints/<checkpoint>``
+    (:func:`~seqzoo.core.training.run_checkpoint`: a copy a crash left set aside counts, and
+    ``best`` falls back to ``last``)."""
+    from .training import load_weights
 
     directory = Path(directory)
     spec = read_run_spec(directory)
@@ -336,20 +375,18 @@ def load_run(
         from seqzoo.zoo.finetune import start_from_init
 
         data = start_from_init(model, data, spec["init"])
-    target = directory / "checkpoints" / checkpoint
-    if not target.exists() and checkpoint == "best":
-        target = directory / "checkpoints" / "last"
-    load_checkpoint(target, model)
+    load_weights(directory, model, checkpoint)  # best, or .best.prev, or last
     model.eval()
     _attach(model, data, spec)
     return Run(model=model, data=data, history=None, spec=spec, directory=directory)
 
 
 def load_run_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a run file (YAML, TOML or JSON) into the keyword arguments of :func:`train`."""
-    from .compose import read_structured_file
+    """Read a run file (YAML, TOML or JSON) into the keyword arguments of :func:`train`;
+    bounded in size, nesting and YAML aliases (:mod:`seqzoo.core.structured`)."""
+    from .structured import read_structured_file
 
-    data = read_structured_file(Path(path))
+    data = read_structured_file(Path(path), what="run file")
     if not isinstance(data, Mapping):
         raise ConfigError(f"run file {str(path)!r} must hold a mapping (model, dataset, ...)")
     known = {"model", "dataset", "optimizer", "trainer", "schedule", "run_dir", "init"}
@@ -358,8 +395,22 @@ def load_run_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(
             f"run file {str(path)!r} has unknown keys {unknown}; known keys: {sorted(known)}"
         )
+    from .validate import refuse_reserved
+
     arguments = {k: v for k, v in data.items() if k in known}
-    arguments.update(data.get("options") or {})
+    for kind in ("model", "dataset", "optimizer", "schedule", "trainer"):
+        if isinstance(arguments.get(kind), Mapping):  # keys seqzoo passes that part itself
+            refuse_reserved(arguments[kind], kind, path=f"run file {str(path)!r}: {kind}")
+    options = data.get("options")
+    if options is not None and not isinstance(options, Mapping):
+        raise ConfigError(
+            f"run file {str(path)!r}: options must be a mapping of trainer options "
+            f"(epochs: 20, ...), got a {type(options).__name__}",
+            field="options",
+        )
+    own = set(inspect.signature(train).parameters) - {"options"}  # train's own arguments
+    refuse_reserved(options or {}, "options", path=f"run file {str(path)!r}: options", extra=own)
+    arguments.update(options or {})
     return arguments
 
 

@@ -1,2 +1,3 @@
-"""The built-in plugins. Each subpackage is found through the ``seqzoo`` entry-point group and
-registers itself through the same hooks an outside plugin implements."""
+"""The built-in plugins. The registry loads each by its module name, first
+(``seqzoo.core.registry.BUILTIN_PLUGINS``), and each registers itself through the same hooks an
+outside plugin implements."""

@@ -18,9 +18,11 @@ from seqzoo.core.hookspecs import hookimpl
 SEQZOO_HOOK_API = 1
 
 
-def _pairs(values: tuple[str, ...], option: str) -> dict[str, Any]:
+def _pairs(values: tuple[str, ...], option: str, kind: str | None = None) -> dict[str, Any]:
     """``("hidden_size=32", "output=sequence")`` -> ``{"hidden_size": 32, "output": "sequence"}``
-    (values parsed as YAML scalars, lists or mappings)."""
+    (values parsed as YAML scalars, lists or mappings). ``kind``: the part they configure, whose
+    keyword arguments that seqzoo passes itself are refused (``-S optimizer=...``)."""
+    from seqzoo.core.validate import refuse_reserved
 
     parsed: dict[str, Any] = {}
     for item in values:
@@ -28,25 +30,36 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError(f"takes KEY=VALUE, got {item!r}", field=option)
         parsed[key.strip()] = _value(raw, option, key.strip())
+    if kind is not None:
+        refuse_reserved(parsed, kind, path=option)
     return parsed
 
 
 def _value(raw: str, option: str, key: str) -> Any:
-    """A flag value: an int, a float (``1e-5``, ``inf``), else YAML for lists, mappings,
-    booleans and null, else the text itself; always plain JSON."""
+    """A flag value: an int, a float (``1e-5``, ``inf``; never NaN), else YAML for lists,
+    mappings, booleans and null (bounded like a run file: size, depth, aliases), else the text
+    itself; always plain JSON."""
     import json
+    import math
 
     import yaml
 
+    from seqzoo.core.structured import parse_yaml
+
     for number in (int, float):
         try:
-            return number(raw)
+            value = number(raw)
         except ValueError:
-            pass
+            continue
+        if isinstance(value, float) and math.isnan(value):
+            raise ConfigError(f"{key}={raw!r}: NaN is not a value; give a number", field=option)
+        return value
     try:
-        value = yaml.safe_load(raw)
+        value = parse_yaml(raw, where=f"the value of {key}")
     except yaml.YAMLError:
-        return raw
+        return raw  # not YAML: the text itself
+    except ConfigError as exc:  # past a limit (size, nesting, expanded aliases)
+        raise ConfigError(str(exc), field=option) from None
     try:
         json.dumps(value)
     except TypeError:
@@ -91,6 +104,11 @@ def _merge(part: Any, extra: dict[str, Any]) -> Any:
 @click.option("--run-dir", type=click.Path(), help="Where to write the run (default runs/...).")
 @click.option("--resume", type=click.Path(), help="Continue the run in this directory.")
 @click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace the run already in --run-dir (its run files are removed first).",
+)
+@click.option(
     "--save-every",
     metavar="SECONDS|epoch",
     help="Save the last checkpoint (with best and the history files) after an epoch once this "
@@ -115,18 +133,25 @@ def train(**flags: Any) -> None:
         arguments.setdefault("model", "lstm")
     arguments.setdefault("dataset", "sine")
     arguments.setdefault("optimizer", "adam")
-    model_args = _pairs(flags["model_arg"], "--model-arg")
+    model_args = _pairs(flags["model_arg"], "--model-arg", "model")
     if arguments.get("model") is not None:
         arguments["model"] = _merge(arguments["model"], model_args)
     elif model_args:  # options of the init model's config
         arguments["model"] = model_args
     arguments["dataset"] = _merge(arguments["dataset"], _pairs(flags["dataset_arg"], "-D"))
+    from seqzoo.core.validate import finite_number
+
     if flags["lr"] is not None:
-        arguments["optimizer"] = _merge(arguments["optimizer"], {"lr": flags["lr"]})
+        lr = finite_number(flags["lr"], "--lr")  # its range: the optimizer says
+        arguments["optimizer"] = _merge(arguments["optimizer"], {"lr": lr})
+    if flags["clip"] is not None:
+        finite_number(flags["clip"], "--clip")
     if flags["schedule_arg"]:
         if not arguments.get("schedule"):
             raise ConfigError("--schedule-arg needs --schedule", field="schedule")
-        arguments["schedule"] = _merge(arguments["schedule"], _pairs(flags["schedule_arg"], "-S"))
+        arguments["schedule"] = _merge(
+            arguments["schedule"], _pairs(flags["schedule_arg"], "-S", "schedule")
+        )
     options = _pairs(flags["trainer_arg"], "--trainer-arg")
     reserved = {"model", "dataset", "optimizer", "trainer", "schedule", "run_dir", "resume", "init"}
     if reserved & set(options) or "registry" in options:
@@ -158,9 +183,11 @@ def train(**flags: Any) -> None:
                 "--batch-size, --clip, --patience, --seed, --save-every, --no-plot, --quiet "
                 "and -T apply (got " + ", ".join(fixed).replace("--config-file", "--config") + ")"
             )
-        run = run_training(resume=flags["resume"], **options)
+        run = run_training(resume=flags["resume"], overwrite=flags["overwrite"], **options)
     else:
         arguments.update(options)
+        if flags["overwrite"]:
+            arguments["overwrite"] = True
         if flags["run_dir"]:
             arguments["run_dir"] = flags["run_dir"]
         if not arguments.get("run_dir"):
@@ -586,6 +613,9 @@ def _read_series(path: str, names: list[str]) -> tuple[Any, list[str]]:
 @click.option("--seed", type=int, help="Seed for repeatable sampling.")
 def generate(target: str, prompt: str, length: int, temperature: float, seed: int | None) -> None:
     """Continue PROMPT with a language model."""
+    from seqzoo.core.validate import finite_number
+
+    finite_number(temperature, "--temperature", minimum=0)  # before torch or a model loads
     from seqzoo.core.predict import generate_text
 
     model, preprocessing, _ = _load_target(target)

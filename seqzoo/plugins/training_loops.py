@@ -17,15 +17,21 @@ batch. With the environment variable ``SEQZOO_PROFILE=FILE``, ``fit`` also write
 went (epochs, checkpoints, history files, plot, checks; fsyncs) to ``FILE`` as JSON.
 
 A NaN/inf loss raises ``NonFiniteLossError`` after the last finite weights are put back;
-Ctrl-C saves the current state as ``last`` and raises ``TrainingInterrupted``.
+Ctrl-C stops at the end of the batch in progress, saves that exact position (epoch, batch, the
+epoch's losses so far, every random state) as ``last`` and raises ``TrainingInterrupted``: a
+resume from it ends bit for bit as a run that never stopped. ``fit`` holds the run directory's
+lock (:func:`seqzoo.core.rundir.lock_run`) throughout; ``check`` refuses what ``fit`` would,
+before anything is written.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -37,16 +43,26 @@ from seqzoo.core.data import SequenceData, Split
 from seqzoo.core.errors import ConfigError
 from seqzoo.core.metrics import language_model_metrics, predict_split, raw_inputs, target_layout
 from seqzoo.core.modules import detach_state
+from seqzoo.core.rundir import lock_run
 from seqzoo.core.training import (
     EpochRow,
     History,
+    checkpoint_path,
     forward_fn,
+    load_checkpoint,
     loss_for,
     plot_loss,
     progress_bar,
     schedule_interval,
 )
-from seqzoo.plugins.training_run import Run, check_splits, text
+from seqzoo.plugins.training_run import (
+    DeferredInterrupt,
+    Progress,
+    Run,
+    check_splits,
+    resume_dirs,
+    text,
+)
 
 __all__ = ["TBPTT", "VAL_METRICS", "Supervised", "per_step_forecast"]
 
@@ -58,6 +74,16 @@ VAL_METRICS = {
     "classification": ("val_accuracy",),
     "language-model": ("val_perplexity", "val_bpc"),
 }
+
+
+class _Checked(NamedTuple):
+    """What :meth:`Supervised.check` prepared for ``fit``."""
+
+    train: Split
+    validation: Split
+    monitor: str
+    scoring: _Scoring
+    seconds: float  # spent checking the splits
 
 
 class _Step(NamedTuple):
@@ -153,7 +179,8 @@ class Supervised:
     @property
     def options(self) -> dict[str, Any]:
         """The constructor options as plain values (saved in checkpoints)."""
-        return {**vars(self), "run_dir": text(self.run_dir)}
+        options = {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        return {**options, "run_dir": text(self.run_dir)}
 
     def _prepare(self, model: nn.Module, data: SequenceData) -> tuple[Split, Split]:
         """The training and validation splits this trainer feeds the model."""
@@ -166,15 +193,21 @@ class Supervised:
         optimizer: torch.optim.Optimizer,
         step: _Step,
         bar: Any,
+        progress: Progress,
     ) -> list[Tensor]:
-        """One pass over shuffled batches; the detached per-batch losses (no host sync here:
-        the caller syncs once per epoch)."""
-        losses: list[Tensor] = []
+        """One pass over shuffled batches (the rest of it after a resume: ``progress.batch``
+        are done); the detached per-batch losses (no host sync here: the caller syncs once per
+        epoch). ``progress`` is kept current, so an interrupt can save the exact position."""
+        losses = progress.losses
         loss_fn, forward, params, step_batch, generator = step  # locals: the loop runs hot
         clip = self.clip
         closure = isinstance(optimizer, torch.optim.LBFGS)  # re-evaluates the loss itself
         batches = split.batches(self.batch_size, shuffle=True, generator=generator)
+        if progress.batch:  # the order is drawn again in full; the batches done are skipped
+            batches = itertools.islice(batches, progress.batch, None)
+        get_rng_state = torch.get_rng_state
         for inputs, targets, lengths in batches:
+            progress.rng = get_rng_state()  # what an interrupt inside this batch goes back to
             if closure:
 
                 def evaluate(x: Tensor = inputs, y: Tensor = targets, n: Any = lengths) -> Tensor:
@@ -185,6 +218,7 @@ class Supervised:
                         nn.utils.clip_grad_norm_(params, clip)
                     return value
 
+                progress.stepping = True
                 loss = optimizer.step(evaluate)
             else:
                 optimizer.zero_grad(set_to_none=True)
@@ -192,13 +226,66 @@ class Supervised:
                 loss.backward()
                 if clip is not None:
                     nn.utils.clip_grad_norm_(params, clip)
+                progress.stepping = True
                 optimizer.step()
             if step_batch is not None:
                 step_batch()
             losses.append(loss.detach())
+            progress.batch += 1
+            progress.rng = None
+            progress.stepping = False  # a whole position again
             if bar is not None:
                 bar.update()
+            if progress.stop:  # a Ctrl-C came during the batch: stop at its end
+                raise KeyboardInterrupt
         return losses
+
+    def check(
+        self,
+        model: nn.Module,
+        data: SequenceData,
+        optimizer: torch.optim.Optimizer,
+        schedule: Any = None,
+        resume: str | Path | None = None,
+    ) -> None:
+        """Everything ``fit`` would refuse, checked without training or writing a file: the
+        data's fit to this trainer and task, ``monitor``, the splits' values, and with
+        ``resume`` that the checkpoint is there and loads (into ``model``, ``optimizer`` and
+        ``schedule``, which ``fit`` loads again). ``seqzoo.train`` calls it before it writes
+        ``run.json``; ``fit`` reuses what it prepared."""
+        self._checked = None
+        self._checked = (model, data, self._check(model, data, optimizer))
+        if resume is not None:
+            source, _ = resume_dirs(resume)
+            if (source / "run.json").is_file() and checkpoint_path(source, "last") is None:
+                raise ConfigError(
+                    f"{str(resume)!r} has no checkpoint to resume from: its training stopped "
+                    "before the first save; start it again with --overwrite (overwrite=True "
+                    "in Python)"
+                )
+            load_checkpoint(source, model, optimizer, schedule)
+
+    def _check(self, model: nn.Module, data: SequenceData, optimizer: Any) -> _Checked:
+        """The splits on the model's device and dtype, checked; the monitor in effect."""
+        cached = getattr(self, "_checked", None)
+        self._checked = None
+        if cached is not None and cached[0] is model and cached[1] is data:
+            return cached[2]  # check() prepared this very fit
+        reference = next(iter(model.parameters()), None)
+        device = reference.device if reference is not None else torch.device("cpu")
+        dtype = reference.dtype if reference is not None else None
+        train, validation = (s.to(device, dtype) for s in self._prepare(model, data))
+        if len(train) == 0:
+            raise ConfigError(f"dataset {data.name!r} has no training samples")
+        monitor, columns = self.monitor, ("train_loss", "val_loss", *VAL_METRICS[data.task])
+        if monitor not in columns:
+            raise ConfigError(f"{monitor!r} is not one of {columns}", field="monitor")
+        if len(validation) == 0 and monitor.startswith("val_"):
+            monitor = "train_loss"  # nothing to validate on: judge by the training loss
+        began = time.perf_counter()
+        check_splits(data.name, {"training": train, "validation": validation})
+        scoring = _Scoring(data, validation)
+        return _Checked(train, validation, monitor, scoring, time.perf_counter() - began)
 
     def fit(
         self,
@@ -212,24 +299,33 @@ class Supervised:
         ``run_dir``). ``resume``: a run directory (its ``last`` checkpoint) or a checkpoint
         directory to continue from."""
         entered = time.perf_counter()
-        reference = next(iter(model.parameters()), None)
-        device = reference.device if reference is not None else torch.device("cpu")
-        dtype = reference.dtype if reference is not None else None
-        train, validation = (s.to(device, dtype) for s in self._prepare(model, data))
-        if len(train) == 0:
-            raise ConfigError(f"dataset {data.name!r} has no training samples")
-        monitor, columns = self.monitor, ("train_loss", "val_loss", *VAL_METRICS[data.task])
-        if monitor not in columns:
-            raise ConfigError(f"{monitor!r} is not one of {columns}", field="monitor")
-        if len(validation) == 0 and monitor.startswith("val_"):
-            monitor = "train_loss"  # nothing to validate on: judge by the training loss
-        run = Run(self, model, optimizer, schedule)
-        with run.timed("checks"):  # once per fit: the batch loop trusts the splits from here on
-            check_splits(data.name, {"training": train, "validation": validation})
-            scoring = _Scoring(data, validation)
-        run.history.result.monitor = monitor
-        if resume is not None:
-            run.resume(resume)
+        train, validation, monitor, scoring, checks = self._check(model, data, optimizer)
+        run_dir = self.run_dir
+        if run_dir is None and resume is not None:
+            run_dir = resume_dirs(resume)[1]
+        # one training per run directory at a time, held from reading the checkpoint on
+        with lock_run(run_dir) if run_dir is not None else nullcontext():
+            run = Run(self, model, optimizer, schedule)
+            run.timings["checks"] += checks  # once per fit: the batch loop trusts the splits
+            run.history.result.monitor = monitor
+            if resume is not None:
+                run.resume(resume)
+            with DeferredInterrupt(run.progress):
+                history = self._fit(run, model, data, train, validation, scoring, monitor)
+        run.profile(time.perf_counter() - entered)
+        return history
+
+    def _fit(
+        self,
+        run: Run,
+        model: nn.Module,
+        data: SequenceData,
+        train: Split,
+        validation: Split,
+        scoring: _Scoring,
+        monitor: str,
+    ) -> History:
+        optimizer, schedule = run.optimizer, run.schedule
         interval = schedule_interval(schedule) if schedule is not None else None
         step = _Step(
             loss_for(data.task),
@@ -242,18 +338,20 @@ class Supervised:
         if isinstance(schedule, ReduceLROnPlateau):
             schedule.mode = "max" if maximize else "min"  # it watches the monitored value
             schedule._init_is_better(schedule.mode, schedule.threshold, schedule.threshold_mode)
-            schedule.best = schedule.mode_worse
-        result = run.history.result
+            if run.start == 0 and run.progress.generator is None:
+                schedule.best = schedule.mode_worse  # a resumed one keeps its saved best
+        result, progress = run.history.result, run.progress
         began, seconds_before = time.perf_counter(), result.seconds
         n_batches = math.ceil(len(train) / self.batch_size)
-        epoch = run.start
+        tick = time.perf_counter()
         try:
             for epoch in range(run.start + 1, self.epochs + 1):
-                tick = time.perf_counter()
+                done = run.begin_epoch(epoch)
+                tick = time.perf_counter() - progress.seconds  # time before a resume counts
                 model.train()
-                bar = progress_bar(n_batches, f"epoch {epoch}/{self.epochs}", self.quiet)
+                bar = progress_bar(n_batches, f"epoch {epoch}/{self.epochs}", self.quiet, done)
                 try:
-                    losses = self._train_epoch(model, train, optimizer, step, bar)
+                    losses = self._train_epoch(model, train, optimizer, step, bar, progress)
                 finally:
                     if bar is not None:
                         bar.close()
@@ -268,6 +366,7 @@ class Supervised:
                 lr = optimizer.param_groups[0]["lr"]
                 row = EpochRow(epoch, train_loss, val_loss, lr, 0.0, metrics)
                 value = row.get(monitor)
+                progress.stepping = True  # until the epoch is booked: no whole position
                 if isinstance(schedule, ReduceLROnPlateau):
                     schedule.step(value)  # it reacts to the monitored value
                 elif interval == "epoch":
@@ -287,8 +386,10 @@ class Supervised:
                 self._log(row)
                 if stop:
                     break
+                if progress.stop:  # a Ctrl-C during validation or saving: stop here
+                    raise KeyboardInterrupt
         except KeyboardInterrupt:
-            raise run.interrupted(epoch) from None
+            raise run.interrupted(time.perf_counter() - tick) from None
         if not result.stopped_early:
             result.stop_reason = f"completed {result.epochs} epoch(s)"
         run.finish()
@@ -297,7 +398,6 @@ class Supervised:
         if run.run_dir is not None and self.plot:
             with run.timed("plot"):
                 plot_loss(run.history, run.run_dir / "loss.png")
-        run.profile(time.perf_counter() - entered)
         return run.history
 
     def _validate(
@@ -393,21 +493,14 @@ class TBPTT(Supervised):
         super().__init__(**options)
         self.chunk = _integer(chunk, "chunk", 1)
 
-    def fit(
-        self,
-        model: nn.Module,
-        data: SequenceData,
-        optimizer: torch.optim.Optimizer,
-        schedule: Any = None,
-        resume: str | Path | None = None,
-    ) -> History:
+    def _check(self, model: nn.Module, data: SequenceData, optimizer: Any) -> _Checked:
         if isinstance(optimizer, torch.optim.LBFGS):
             raise ConfigError(
                 "lbfgs re-evaluates whole batches and cannot step chunk by chunk; use tbptt "
                 "with a first-order optimizer (adam, sgd, ...) or lbfgs with supervised",
                 field="optimizer",
             )
-        return super().fit(model, data, optimizer, schedule=schedule, resume=resume)
+        return super()._check(model, data, optimizer)
 
     def _prepare(self, model: nn.Module, data: SequenceData) -> tuple[Split, Split]:
         if getattr(model, "output", "sequence") != "sequence":
@@ -429,11 +522,17 @@ class TBPTT(Supervised):
         optimizer: torch.optim.Optimizer,
         step: _Step,
         bar: Any,
+        progress: Progress,
     ) -> list[Tensor]:
-        losses: list[Tensor] = []
+        losses = progress.losses
         loss_fn, _, params, step_batch, generator = step
         clip, chunk = self.clip, self.chunk
-        for inputs, targets, _ in split.batches(self.batch_size, shuffle=True, generator=generator):
+        batches = split.batches(self.batch_size, shuffle=True, generator=generator)
+        if progress.batch:
+            batches = itertools.islice(batches, progress.batch, None)
+        get_rng_state = torch.get_rng_state
+        for inputs, targets, _ in batches:
+            progress.rng = get_rng_state()
             state = None  # every batch starts its sequences from the initial state
             for start in range(0, inputs.shape[1], chunk):
                 optimizer.zero_grad(set_to_none=True)
@@ -442,11 +541,18 @@ class TBPTT(Supervised):
                 loss.backward()
                 if clip is not None:
                     nn.utils.clip_grad_norm_(params, clip)
+                # from the first step on, the batch is whole only at its end
+                progress.stepping = True
                 optimizer.step()
                 if step_batch is not None:
                     step_batch()
                 state = detach_state(state)  # truncate: no gradient flows into earlier chunks
                 losses.append(loss.detach())
+            progress.batch += 1
+            progress.rng = None
+            progress.stepping = False
             if bar is not None:
                 bar.update()
+            if progress.stop:
+                raise KeyboardInterrupt
         return losses

@@ -2,14 +2,26 @@
 counters, weight snapshots and history, when ``last`` / ``best`` / ``epoch-NNNN`` and the history
 files are saved (``save_every``), resuming from ``last``, the once-per-fit data check, and the
 ``SEQZOO_PROFILE`` timing record.
+
+Ctrl-C is exact: :class:`Progress` tracks where the epoch in progress stands (batches done,
+their losses, the shuffling generator's state at the epoch's start, torch's RNG at the current
+batch's start), and :meth:`Run.interrupted` saves that position with ``last``, so a resume
+re-draws the epoch's order, skips the batches done and continues bit for bit. A Ctrl-C takes
+effect at the end of the batch in progress (:class:`DeferredInterrupt`); a KeyboardInterrupt
+raised inside a batch before its optimizer step stands for that batch's start. Only one that
+falls inside an optimizer step (a second Ctrl-C, mid-step) cannot be saved exactly: then
+``last`` keeps the previous save.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import time
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import torch
@@ -36,7 +48,7 @@ from seqzoo.core.training import (
 if TYPE_CHECKING:
     from seqzoo.plugins.training_loops import Supervised
 
-__all__ = ["Run", "check_splits", "clock", "text"]
+__all__ = ["DeferredInterrupt", "Progress", "Run", "check_splits", "clock", "resume_dirs", "text"]
 
 
 def clock() -> float:
@@ -79,12 +91,80 @@ def _snapshot(model: nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def _resume_dirs(resume: str | Path) -> tuple[Path, Path | None]:
+def resume_dirs(resume: str | Path) -> tuple[Path, Path | None]:
     """``(checkpoint to resume from, its run directory or None)``."""
     resume = Path(resume)
     if (resume / "checkpoints").is_dir():
         return resume, resume  # load_checkpoint reads a run directory's last checkpoint
     return resume, resume.parents[1] if resume.parent.name == "checkpoints" else None
+
+
+class Progress:
+    """Where the epoch in progress stands; the batch loops keep it current (a few attribute
+    writes and one ~1 us RNG snapshot per batch)."""
+
+    __slots__ = ("batch", "epoch", "generator", "losses", "rng", "seconds", "stepping", "stop")
+
+    def __init__(self) -> None:
+        self.stop = False  # a deferred Ctrl-C waits for the end of the batch
+        self.reset(1)
+
+    def reset(self, epoch: int) -> None:
+        """Stand at the start of ``epoch`` (not yet begun: no generator state)."""
+        self.epoch = epoch  # the epoch in progress (the completed ones + 1)
+        self.batch = 0  # its batches done
+        self.losses: list[Tensor] = []  # their losses (per chunk for tbptt)
+        self.generator: Tensor | None = None  # the shuffler's state at the epoch's start
+        self.rng: Tensor | None = None  # torch's RNG at the current batch's start
+        self.seconds = 0.0  # training seconds of this epoch before a resume
+        self.stepping = False  # inside an optimizer / schedule step: no whole position
+
+    def to_state(self, good: dict[str, Tensor], seconds: float) -> dict[str, Any]:
+        """What a checkpoint saves of a started epoch (``good``: the weights it began with)."""
+        losses = torch.stack(self.losses).cpu() if self.losses else torch.zeros(0)
+        return {
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "losses": losses,
+            "generator": self.generator,
+            "seconds": seconds,
+            "good": good,
+        }
+
+    def load(self, state: dict[str, Any], device: torch.device) -> None:
+        """Stand where :meth:`to_state` was taken."""
+        self.reset(int(state["epoch"]))
+        self.batch, self.seconds = int(state["batch"]), float(state["seconds"])
+        self.losses = list(state["losses"].to(device).unbind())
+        self.generator = state["generator"]
+
+
+class DeferredInterrupt:
+    """``with DeferredInterrupt(progress):`` a first Ctrl-C (SIGINT) only sets
+    ``progress.stop``, which the batch loops turn into a KeyboardInterrupt at the end of the
+    batch, where the state is whole; a second one interrupts at once. Only in the main thread
+    and over Python's default handler (any other handler is left alone)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress, self.previous = progress, None
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.progress.stop:
+            raise KeyboardInterrupt
+        self.progress.stop = True
+
+    def __enter__(self) -> DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            current = signal.getsignal(signal.SIGINT)
+            if current is signal.default_int_handler:
+                self.previous = current
+                signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
 
 
 class Run:
@@ -99,6 +179,7 @@ class Run:
         self.history = History(result=TrainingResult(run_dir=text(self.run_dir)))
         self.counters: dict[str, Any] = {"best_value": None, "best_epoch": None, "bad_epochs": 0}
         self.start = 0
+        self.progress = Progress()
         self.best: dict[str, Tensor] | None = None
         self.good = _snapshot(model)  # the last weights known to give a finite loss
         self.saved_at = clock()  # when ``last`` was last saved (or fit began)
@@ -113,7 +194,7 @@ class Run:
 
     def resume(self, resume: str | Path) -> None:
         """Load the model, optimizer, schedule, counters, history and random states."""
-        source, source_run = _resume_dirs(resume)
+        source, source_run = resume_dirs(resume)
         self.run_dir = self.run_dir or source_run
         best_dir = checkpoint_path(source_run, "best") if source_run else None
         if best_dir is not None:  # the best weights so far, to end with (restore_best)
@@ -122,6 +203,12 @@ class Run:
         state = load_checkpoint(source, self.model, self.optimizer, self.schedule)
         self.good = _snapshot(self.model)
         self.start = int(state.get("epoch", 0))
+        self.progress.reset(self.start + 1)
+        position = state.get("position")
+        if position is not None:  # interrupted inside epoch start + 1: continue it there
+            device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
+            self.progress.load(position, device)
+            self.good = {k: v.to(device) for k, v in position["good"].items()}
         if best_dir is not None and best_state.get("epoch") != state.get("best_epoch"):
             # best/ is not the best of the timeline ``last`` holds: it comes from a later,
             # abandoned stretch (resuming an older checkpoint), or a kill fell between saving
@@ -138,6 +225,16 @@ class Run:
         self.history.result.stopped_early, self.history.result.stop_reason = False, ""
         self.counters.update({k: state[k] for k in self.counters if k in state})
 
+    def begin_epoch(self, epoch: int) -> int:
+        """Start ``epoch`` (or continue it where a resume left it): the batches already done."""
+        progress = self.progress
+        if progress.epoch == epoch and progress.generator is not None:
+            self.generator.set_state(progress.generator)  # the epoch's order again
+            return progress.batch
+        progress.reset(epoch)
+        progress.generator = self.generator.get_state()
+        return 0
+
     def record(self, row: EpochRow, value: float, maximize: bool) -> bool:
         """Book a finished epoch (counters, snapshots, summary); True when ``value`` improved."""
         old = self.counters["best_value"]
@@ -153,10 +250,12 @@ class Run:
         result = self.history.result
         result.epochs, result.best_epoch = row.epoch, self.counters["best_epoch"]
         result.best_value = self.counters["best_value"]
+        self.progress.reset(row.epoch + 1)  # booked (a whole state again): the next not begun
         return improved
 
     def state(self, epoch: int, **extra: Any) -> dict[str, Any]:
-        """The trainer state a checkpoint holds (plain values; ``weights_only`` loadable)."""
+        """The trainer state a checkpoint holds (tensors and plain values: ``state.json`` and
+        ``state.safetensors``); ``extra`` adds keys or replaces them (``rng``)."""
         return {
             "epoch": epoch,
             **self.counters,
@@ -260,14 +359,28 @@ class Run:
             saved = f" (checkpoints in {self.run_dir / 'checkpoints'})"
         raise NonFiniteLossError(epoch, batch, value, saved=saved)
 
-    def interrupted(self, epoch: int) -> TrainingInterrupted:
-        """Save the state at the interrupt as ``last``; the error for the caller to raise."""
+    def interrupted(self, seconds: float = 0.0) -> TrainingInterrupted:
+        """Save the exact state at the interrupt as ``last`` (``seconds``: the interrupted
+        epoch's training time so far); the error for the caller to raise."""
+        progress = self.progress
+        epoch, batch, exact = progress.epoch, progress.batch, not progress.stepping
         self.history.result.stop_reason = f"interrupted during epoch {epoch}"
-        path = None
-        if self.run_dir is not None:
-            done = self.history.rows[-1].epoch if self.history.rows else self.start
-            path = self.save_last(done, holds_good=False, interrupted=True)
-        return TrainingInterrupted(epoch, path, self.history)
+        if self.run_dir is None:
+            return TrainingInterrupted(epoch, None, self.history, batch=batch, exact=exact)
+        if not exact:  # mid-step: no whole state to save; last keeps the previous save
+            found = checkpoint_path(self.run_dir, "last")
+            return TrainingInterrupted(
+                epoch, found, self.history, batch=batch, exact=False, run_dir=self.run_dir
+            )
+        done = self.history.rows[-1].epoch if self.history.rows else self.start
+        rng = capture_rng(self.generator)
+        if progress.rng is not None:  # the batch had begun (its forward may have drawn numbers)
+            rng["torch"] = progress.rng
+        extra: dict[str, Any] = {"interrupted": True, "rng": rng}
+        if progress.generator is not None:  # the epoch had begun: where it stands
+            extra["position"] = progress.to_state(self.good, seconds)
+        path = self.save_last(done, holds_good="position" not in extra, **extra)
+        return TrainingInterrupted(epoch, path, self.history, batch=batch, run_dir=self.run_dir)
 
 
 class _Timer:

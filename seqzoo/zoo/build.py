@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from seqzoo.core.errors import ConfigError, UnknownNameError
+from seqzoo.core.files import staged_directory
 
 from .catalogue import (
     CATALOGUE_FORMAT,
@@ -318,13 +318,13 @@ def _card(
     }
 
 
-def _clear(directory: Path) -> None:
-    """Remove a previous build of one entry (files only: a model directory has no folders)."""
+def _check_replaceable(directory: Path) -> None:
+    """Refuse to replace anything but a previous build (files only: a model directory has no
+    folders)."""
     if not directory.exists():
         return
     if not directory.is_dir() or any(p.is_dir() for p in directory.iterdir()):
         raise ConfigError(f"{str(directory)!r} is not a zoo model directory; not replacing it")
-    shutil.rmtree(directory)
 
 
 def _write_reference(model: Any, data: Any, directory: Path) -> dict[str, Any]:
@@ -385,15 +385,12 @@ def build_entry(
     from seqzoo.core.workflow import train
 
     from .hub import file_sha256
-    from .pretrained import load_directory, save_pretrained
+    from .pretrained import load_directory, write_pretrained
 
     check_recipe(name)
     recipe = RECIPES[name]
     directory = bundled_directory(name, root)
-    # built beside the target and swapped in when complete: a failed build leaves the
-    # previous files, which the catalogue still describes
-    staging = directory.with_name(f".{name}.building")
-    _clear(staging)
+    _check_replaceable(directory)
     with deterministic():
         seed_everything(seed)  # the initial weights come from torch's global generator
         run = train(
@@ -412,24 +409,26 @@ def build_entry(
         label, scores, classical = classical_baseline(recipe["classical"], data)
         report["baselines"][label] = scores
         card = _card(name, recipe, report, classical, run, seed)
-        save_pretrained(
-            run.model,
-            staging,
-            preprocessing=data.preprocessing,
-            task=data.task,
-            card=card,
-            dataset=recipe["dataset"],
-            registry=registry,
-        )
-        _add_last_window(staging, data, card)
-        # the reference comes from the saved files, loaded back: what from_pretrained gives
-        loaded = load_directory(staging, device="cpu", registry=registry)
-        reference = _write_reference(loaded, data, staging)
-    for path in staging.iterdir():
-        path.chmod(0o644)  # safetensors writes owner-only files; package data is for everyone
-    if directory.exists():
-        _clear(directory)  # only files: refuses anything that is not a model directory
-    os.rename(staging, directory)
+        # built beside the target and swapped in whole when complete: a failed or killed
+        # build leaves the previous files, which the catalogue still describes
+        with staged_directory(
+            directory, carry_others=False, action="build the zoo model into"
+        ) as staging:
+            write_pretrained(
+                run.model,
+                staging,
+                preprocessing=data.preprocessing,
+                task=data.task,
+                card=card,
+                dataset=recipe["dataset"],
+                registry=registry,
+            )
+            _add_last_window(staging, data, card)
+            # the reference comes from the saved files, loaded back: what from_pretrained gives
+            loaded = load_directory(staging, device="cpu", registry=registry)
+            reference = _write_reference(loaded, data, staging)
+            for path in staging.iterdir():
+                path.chmod(0o644)  # safetensors writes owner-only files; package data is for all
     files = {p.name: file_sha256(p) for p in sorted(directory.iterdir())}
     dataset = dict(recipe["dataset"])
     return {

@@ -28,6 +28,7 @@ from seqzoo.core.forecasting import (
     run_quantile_forecaster,
     to_result,
 )
+from seqzoo.core.validate import finite_number
 
 __all__ = ["DEFAULT_MODEL", "forecast", "load_forecaster"]
 
@@ -101,10 +102,16 @@ def forecast(
     season-length hint for array input (pandas input gets it from its frequency);
     ``context_length``: use at most this many of the latest points.
     """
-    loaded = load_forecaster(model, device)
-    batch = parse_series(data, id_col=id_col, time_col=time_col, target_col=target_col)
+    # every number is checked before a model loads or a series is read
     if context_length is not None:
         check_horizon(context_length, None)  # the same rule: a whole number, at least 1
+    batch_size = _whole(batch_size, "batch_size", 1)
+    if season is not None:
+        season = _whole(season, "season", 0)  # 0: no hint, as None
+    if quantiles is not None:
+        quantiles = [finite_number(q, "quantiles", above=0, maximum=1) for q in quantiles]
+    loaded = load_forecaster(model, device)
+    batch = parse_series(data, id_col=id_col, time_col=time_col, target_col=target_col)
     if isinstance(loaded, QuantileForecaster):
         horizon = check_horizon(horizon, loaded.horizon * MAX_ROLLOUTS)
         seasons = [s if season is None else season for s in batch.seasons]
@@ -116,7 +123,7 @@ def forecast(
                 batch.values,
                 horizon,
                 seasons=seasons,
-                batch_size=max(1, int(batch_size)),
+                batch_size=batch_size,
                 context_length=context_length,
                 progress=bar.update if bar is not None else None,
             )
@@ -135,6 +142,12 @@ def forecast(
             field="quantiles",
         )
     return to_result(batch, _point_forecasts(loaded, batch.values, horizon), None, [])
+
+
+def _whole(value: Any, field: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(f"must be a whole number >= {minimum}, got {value!r}", field=field)
+    return int(value)
 
 
 def _progress_bar(total: int) -> Any:

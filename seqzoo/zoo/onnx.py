@@ -20,10 +20,9 @@ import json
 import logging
 import math
 import os
-import uuid
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stderr, suppress
+from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -31,7 +30,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from seqzoo.core.errors import NotSteppableError, SeqzooError
+from seqzoo.core.errors import NotSteppableError, SeqzooError, StorageError
+from seqzoo.core.files import write_file_atomic
 from seqzoo.core.modules import State
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "OnnxDependencyError",
     "OnnxError",
     "OnnxMismatchError",
+    "OnnxStorageError",
     "export_onnx",
     "flatten_state",
     "read_export_info",
@@ -62,6 +63,11 @@ class OnnxDependencyError(OnnxError, ImportError):
 
 class OnnxMismatchError(OnnxError):
     """The exported graph's outputs differ from PyTorch's by more than the tolerance."""
+
+
+class OnnxStorageError(OnnxError, StorageError):
+    """The ``.onnx`` file could not be written (a full disk, a read-only folder, ...); the
+    previous file, if any, is kept whole."""
 
 
 def _require(module: str) -> ModuleType:
@@ -316,16 +322,18 @@ def export_onnx(
     )
     meta = proto.metadata_props.add()
     meta.key, meta.value = METADATA_KEY, json.dumps({"format": FORMAT, **dataclasses.asdict(info)})
-    # a temporary file beside the target, then a rename: never a half-written .onnx
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    # a temporary file beside the target, fsync'd, then a rename: never a half-written .onnx;
+    # a full disk or a read-only folder is a StorageError naming the path and the cause
     try:
-        onnx.save_model(proto, os.fspath(temporary))  # one file: weights must stay under 2 GB
-        os.replace(temporary, target)
-    except Exception as exc:
+        write_file_atomic(
+            target,
+            lambda temporary: onnx.save_model(proto, os.fspath(temporary)),  # one file: < 2 GB
+            action="export the model to",
+        )
+    except StorageError as exc:
+        raise OnnxStorageError(str(exc), errno=exc.errno, path=exc.path, kept=exc.kept) from exc
+    except Exception as exc:  # the serializer's own failures (a graph over 2 GB, ...)
         raise OnnxError(f"could not write {str(target)!r}: {_summary(exc)}") from exc
-    finally:
-        with suppress(OSError):  # gone already after a successful replace
-            temporary.unlink()
     return info
 
 

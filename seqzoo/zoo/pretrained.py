@@ -16,15 +16,19 @@ loads), and a directory or repository that holds only pickle weights is refused.
 Loading checks every file's sha256, then builds the model on the meta device (shapes only) and
 makes the file's tensors its parameters, so no weight is random-initialised only to be
 overwritten; a model that cannot be built that way is built normally and the weights copied in.
+A tensor stored as another kind of number than the model's (integers for floats) is refused.
+
+Saving writes the whole folder beside the target and swaps it in
+(:func:`seqzoo.core.files.staged_directory`): a save killed at any moment leaves the old model
+or the new one, and loading finishes a swap that a kill interrupted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import os
-import shutil
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -34,9 +38,12 @@ import torch
 from seqzoo import __version__
 from seqzoo.core.device import resolve_device, resolve_dtype
 from seqzoo.core.errors import ConfigError, SeqzooError, UnknownNameError, WeightsError
+from seqzoo.core.files import io_errors, os_error_in, recover_directory, staged_directory
+from seqzoo.core.predict import LAST_WINDOW_NAME
 
 from .card import render_card
 from .digests import verified_sha256s
+from .dtypes import check_dtypes, stored_dtypes
 from .hub import (
     CARD_NAME,
     CONFIG_NAME,
@@ -48,7 +55,14 @@ from .hub import (
 )
 from .sources import locate
 
-__all__ = ["from_pretrained", "load_directory", "registry_name_of", "save_pretrained"]
+__all__ = [
+    "MODEL_FILES",
+    "from_pretrained",
+    "load_directory",
+    "registry_name_of",
+    "save_pretrained",
+    "write_pretrained",
+]
 
 
 def _registry(registry: Any) -> Any:
@@ -112,37 +126,111 @@ def _plain_config(model: torch.nn.Module) -> dict[str, Any]:
         raise ConfigError(f"the model's config must hold plain JSON values: {exc}") from None
 
 
+#: Files of a saved model's format: a save replaces them all, even those the new model does
+#: not write (the tokenizer of an earlier text model); other files of the folder are kept.
+MODEL_FILES = (CONFIG_NAME, WEIGHTS_NAME, TOKENIZER_NAME, CARD_NAME, LAST_WINDOW_NAME)
+
+
 def _write_text(path: Path, text: str) -> None:
     with open(path, "w", encoding="utf-8") as file:
         file.write(text)
-        file.flush()
-        os.fsync(file.fileno())
 
 
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as file:
-        os.fsync(file.fileno())
+def _save_weights(model: torch.nn.Module, path: Path) -> None:
+    """``safetensors.torch.save_model``, its I/O failures raised as the OSError they are."""
+    from safetensors import SafetensorError
+    from safetensors.torch import save_model
+
+    try:
+        # save_model stores shared (tied) tensors once; load_model ties them back
+        save_model(model, str(path), metadata={"format": "pt"}, force_contiguous=True)
+    except SafetensorError as exc:  # its Rust I/O errors carry the errno only in the message
+        error = os_error_in(exc)
+        if error is None:
+            raise
+        error.filename = str(path)
+        raise error from exc
 
 
-def _move_into_place(staging: Path, target: Path, names: list[str], stale: list[str]) -> None:
-    """Move the files written in ``staging`` to ``target``.
+@dataclasses.dataclass
+class _Saved:
+    """What :func:`save_pretrained` writes, checked before any file is touched."""
 
-    A new target is one directory rename (atomic). An existing one (it may hold other files:
-    a git checkout, training logs) gets each file by an atomic ``os.replace``, config.json last:
-    it holds the checksums, so a crash in between leaves a mismatch that loading reports,
-    never a silent mix of old and new files.
-    """
-    if not target.exists():
-        try:
-            os.rename(staging, target)
-            return
-        except OSError:  # created meanwhile by someone else: fall back to file by file
-            pass
-    for name in sorted(names, key=lambda n: n == CONFIG_NAME):
-        if name == CONFIG_NAME:
-            for old in stale:  # e.g. a tokenizer.json of a previous, text model
-                (target / old).unlink(missing_ok=True)
-        os.replace(staging / name, target / name)
+    model: torch.nn.Module
+    name: str
+    config: dict[str, Any]
+    task: str | None
+    preprocessing: Any
+    dataset: Mapping[str, Any] | None
+    source: dict[str, Any] | None
+    card: Mapping[str, Any] | None
+
+
+def _prepare(
+    model: torch.nn.Module,
+    name: str | None,
+    preprocessing: Any,
+    task: str | None,
+    card: Mapping[str, Any] | None,
+    dataset: Mapping[str, Any] | None,
+    registry: Any,
+) -> _Saved:
+    registry = _registry(registry)
+    config = _plain_config(model)
+    name = name or registry_name_of(model, registry)
+    registry.get("model", name)  # an unknown name fails now, with suggestions, not on load
+    pretrained = getattr(model, "pretrained_config", None) or {}
+    if preprocessing is None:
+        preprocessing = getattr(model, "preprocessing", None)
+    if task is None:
+        task = pretrained.get("task")
+    if dataset is None:
+        dataset = pretrained.get("dataset")
+    source = pretrained.get("fine_tuned_from")
+    if isinstance(source, Mapping) and source:
+        source, card = _lineage_card(source, card, dataset)
+    else:
+        source = None
+    if preprocessing is not None and not hasattr(preprocessing, "to_dict"):
+        raise ConfigError(
+            "preprocessing must be a seqzoo Preprocessing (with to_dict)", field="preprocessing"
+        )
+    return _Saved(model, name, config, task, preprocessing, dataset, source, card)
+
+
+def _write(saved: _Saved, directory: Path) -> None:
+    """Write the model's files into the (empty) ``directory``; config.json records the
+    sha256 of the weights and tokenizer."""
+    tokenizer = getattr(saved.preprocessing, "tokenizer", None)
+    _save_weights(saved.model, directory / WEIGHTS_NAME)
+    written = [WEIGHTS_NAME]
+    if tokenizer is not None:
+        tokenizer.save(str(directory / TOKENIZER_NAME))
+        written.append(TOKENIZER_NAME)
+    files = {n: file_sha256(directory / n) for n in written}
+    preprocessing = saved.preprocessing.to_dict() if saved.preprocessing is not None else None
+    document = {
+        "seqzoo_version": __version__,
+        "model": saved.name,
+        "config": saved.config,
+        "task": saved.task,
+        "preprocessing": preprocessing,
+        "dataset": dict(saved.dataset) if saved.dataset else None,
+        "files": files,
+    }
+    if saved.source is not None:
+        document["fine_tuned_from"] = saved.source
+    _write_text(directory / CONFIG_NAME, json.dumps(document, indent=2) + "\n")
+    text = render_card(
+        name=saved.name,
+        config=saved.config,
+        task=saved.task,
+        card=saved.card,
+        preprocessing=preprocessing,
+        has_tokenizer=tokenizer is not None,
+        files=files,
+    )
+    _write_text(directory / CARD_NAME, text)
 
 
 def save_pretrained(
@@ -167,80 +255,45 @@ def save_pretrained(
     was trained on, so ``seqzoo predict`` can continue that series. A model whose
     ``pretrained_config`` holds ``fine_tuned_from`` (one loaded from a fine-tuned folder, or a
     fine-tuning run's model) keeps it in config.json, and its card says "Fine-tuned from NAME".
-    Everything is written to a temporary directory beside the target first, so a crash never
-    leaves a half-written model. Returns the directory.
+
+    The new folder is written beside the target and swapped in whole
+    (:func:`seqzoo.core.files.staged_directory`): a crash or kill at any moment leaves the
+    old model or the new one, never a mix. The folder's other files (a git checkout, notes)
+    are kept; :data:`MODEL_FILES` the new model does not write are removed. A full disk or a
+    read-only file system is a :class:`~seqzoo.core.errors.StorageError` (the old model is
+    kept). Returns the directory.
     """
-    from safetensors.torch import save_model
-
-    registry = _registry(registry)
-    config = _plain_config(model)
-    name = name or registry_name_of(model, registry)
-    registry.get("model", name)  # an unknown name fails now, with suggestions, not on load
-    if preprocessing is None:
-        preprocessing = getattr(model, "preprocessing", None)
-    if task is None:
-        task = (getattr(model, "pretrained_config", None) or {}).get("task")
-    if dataset is None:
-        dataset = (getattr(model, "pretrained_config", None) or {}).get("dataset")
-    source = (getattr(model, "pretrained_config", None) or {}).get("fine_tuned_from")
-    if isinstance(source, Mapping) and source:
-        source, card = _lineage_card(source, card, dataset)
-    else:
-        source = None
-    if preprocessing is not None and not hasattr(preprocessing, "to_dict"):
-        raise ConfigError(
-            "preprocessing must be a seqzoo Preprocessing (with to_dict)", field="preprocessing"
-        )
-    tokenizer = getattr(preprocessing, "tokenizer", None)
-
+    saved = _prepare(model, name, preprocessing, task, card, dataset, registry)
     target = Path(directory).expanduser()
-    if target.exists() and not target.is_dir():
+    with io_errors(target, "save the model to", "nothing was written"):
+        occupied = target.exists() and not target.is_dir()  # (a name too long fails here)
+    if occupied:
         raise ConfigError(f"{str(target)!r} exists and is not a directory")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # not tempfile.mkdtemp: its 0700 mode would become the saved directory's mode
-    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.partial"
-    staging.mkdir()
-    try:
-        # save_model stores shared (tied) tensors once; load_model ties them back
-        save_model(
-            model, str(staging / WEIGHTS_NAME), metadata={"format": "pt"}, force_contiguous=True
-        )
-        _fsync(staging / WEIGHTS_NAME)
-        written = [WEIGHTS_NAME]
-        if tokenizer is not None:
-            tokenizer.save(str(staging / TOKENIZER_NAME))
-            _fsync(staging / TOKENIZER_NAME)
-            written.append(TOKENIZER_NAME)
-        files = {n: file_sha256(staging / n) for n in written}
-        preprocessing_dict = preprocessing.to_dict() if preprocessing is not None else None
-        document = {
-            "seqzoo_version": __version__,
-            "model": name,
-            "config": config,
-            "task": task,
-            "preprocessing": preprocessing_dict,
-            "dataset": dict(dataset) if dataset else None,
-            "files": files,
-        }
-        if source is not None:
-            document["fine_tuned_from"] = source
-        _write_text(staging / CONFIG_NAME, json.dumps(document, indent=2) + "\n")
-        text = render_card(
-            name=name,
-            config=config,
-            task=task,
-            card=card,
-            preprocessing=preprocessing_dict,
-            has_tokenizer=tokenizer is not None,
-            files=files,
-        )
-        _write_text(staging / CARD_NAME, text)
-        stale = [TOKENIZER_NAME] if tokenizer is None else []
-        _move_into_place(staging, target, [*written, CARD_NAME, CONFIG_NAME], stale)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    with staged_directory(
+        target, replaces=MODEL_FILES, last=CONFIG_NAME, action="save the model to"
+    ) as staging:
+        _write(saved, staging)
     return target
+
+
+def write_pretrained(
+    model: torch.nn.Module,
+    directory: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    preprocessing: Any = None,
+    task: str | None = None,
+    card: Mapping[str, Any] | None = None,
+    dataset: Mapping[str, Any] | None = None,
+    registry: Any = None,
+) -> Path:
+    """:func:`save_pretrained`'s files, written straight into the existing empty
+    ``directory``: for a caller that stages a folder itself
+    (:func:`seqzoo.core.files.staged_directory`) to add files of its own before the swap.
+    An :class:`OSError` propagates (the staged folder maps it, naming its target)."""
+    saved = _prepare(model, name, preprocessing, task, card, dataset, registry)
+    _write(saved, Path(directory))
+    return Path(directory)
 
 
 def _lineage_card(
@@ -357,6 +410,7 @@ def _load_weights(
     from safetensors import SafetensorError
     from safetensors.torch import load_model
 
+    check_dtypes(stored_dtypes(path, where), model.state_dict(), path, where)
     try:
         missing, unexpected = load_model(model, str(path), strict=False, device=_cuda_index(device))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -391,6 +445,7 @@ def _assign_weights(
     stored once in the file) are shared again. Returns whether every tensor of the model is
     now real; when not, the caller builds the model normally instead."""
     own = model.state_dict(keep_vars=True)
+    check_dtypes({n: t.dtype for n, t in state.items()}, own, path, where)
     groups: dict[int, list[str]] = {}
     for name, tensor in own.items():
         groups.setdefault(id(tensor), []).append(name)
@@ -482,14 +537,42 @@ def load_directory(
     """Load a saved model directory (see the module docstring); :func:`from_pretrained` with
     the source already found. ``expected_files`` (name -> sha256, e.g. from a zoo entry) are
     checked besides the checksums in ``config.json``. The weights are loaded straight onto
-    ``device`` into a model built on the meta device (see the module docstring)."""
-    from seqzoo.core.data import Preprocessing
-
+    ``device`` into a model built on the meta device (see the module docstring). A save that
+    swaps the folder while it is read (its files then mismatch) is read again, once."""
     directory = Path(directory)
     where = where or f"model directory {str(directory)!r}"
-    registry = _registry(registry)
-    torch_device = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype)
+    arguments = (resolve_device(device), resolve_dtype(dtype), strict, _registry(registry))
+    before = _identity(directory)
+    try:
+        return _load_directory(directory, *arguments, expected_files, where)
+    except WeightsError:
+        if before is None or _identity(directory) == before:
+            raise
+    return _load_directory(directory, *arguments, expected_files, where)  # the new folder
+
+
+def _identity(directory: Path) -> tuple[int, int] | None:
+    """Which folder ``directory`` is now: a save's swap puts another one in its place."""
+    try:
+        info = os.stat(directory)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _load_directory(
+    directory: Path,
+    torch_device: torch.device,
+    torch_dtype: torch.dtype | None,
+    strict: bool,
+    registry: Any,
+    expected_files: Mapping[str, str] | None,
+    where: str,
+) -> Any:
+    from seqzoo.core.data import Preprocessing
+
+    if not os.path.lexists(directory):
+        recover_directory(directory)  # a save killed between its two renames: finish it
     if not directory.is_dir():
         raise WeightsError(f"{where} does not exist or is not a directory")
     check_model_files((p.name for p in directory.iterdir() if p.is_file()), where)
@@ -546,6 +629,10 @@ def from_pretrained(
     registry = _registry(registry)
     torch_device = resolve_device(device)  # fail on a bad device before any download
     torch_dtype = resolve_dtype(dtype)
+    if isinstance(name_or_path, (str, os.PathLike)) and str(name_or_path).strip():
+        local = Path(name_or_path).expanduser()
+        if not os.path.lexists(local):
+            recover_directory(local)  # a save killed between its two renames: finish it
     directory, expected, where = locate(
         name_or_path,
         revision,

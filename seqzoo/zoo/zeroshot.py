@@ -141,35 +141,28 @@ def _save_checkpoint(
     work: Path, model: Any, optimizer: Any, corpus: Any, meta: dict[str, Any]
 ) -> None:
     """Weights and optimizer moments as safetensors, counters and RNG state as JSON; the
-    folder is written beside the old one and swapped in."""
-    import shutil
-
+    folder is written beside the old one and swapped in whole (a kill at any moment leaves
+    one of them: :func:`seqzoo.core.files.staged_directory`)."""
     import torch
     from safetensors.torch import save_file
 
-    staging = work / "checkpoint.tmp"  # tensors are copied to the CPU by save_file
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    save_file(
-        {k: v.contiguous() for k, v in model.state_dict().items()},
-        str(staging / "model.safetensors"),
-    )
-    state = optimizer.state_dict()
-    moments: dict[str, torch.Tensor] = {}
-    for index, slots in state["state"].items():
-        for key, value in slots.items():
-            moments[f"{index}.{key}"] = torch.as_tensor(value).contiguous()
-    save_file(moments, str(staging / "optimizer.safetensors"))
-    meta = {**meta, "rng": corpus.rng.bit_generator.state, "param_groups": state["param_groups"]}
-    (staging / "state.json").write_text(json.dumps(meta), encoding="utf-8")
-    final = work / "checkpoint"
-    old = work / "checkpoint.old"
-    if final.exists():
-        os.replace(final, old)
-    os.replace(staging, final)
-    if old.exists():
-        shutil.rmtree(old)
+    from seqzoo.core.files import staged_directory
+
+    target = work / "checkpoint"
+    with staged_directory(target, carry_others=False, action="save the checkpoint to") as staging:
+        save_file(  # tensors are copied to the CPU by save_file
+            {k: v.contiguous() for k, v in model.state_dict().items()},
+            str(staging / "model.safetensors"),
+        )
+        state = optimizer.state_dict()
+        moments: dict[str, torch.Tensor] = {}
+        for index, slots in state["state"].items():
+            for key, value in slots.items():
+                moments[f"{index}.{key}"] = torch.as_tensor(value).contiguous()
+        save_file(moments, str(staging / "optimizer.safetensors"))
+        rng = corpus.rng.bit_generator.state
+        meta = {**meta, "rng": rng, "param_groups": state["param_groups"]}
+        (staging / "state.json").write_text(json.dumps(meta), encoding="utf-8")
 
 
 def _load_checkpoint(work: Path, model: Any, optimizer: Any, corpus: Any) -> dict[str, Any]:
@@ -233,6 +226,9 @@ def pretrain(
     horizon, max_context = model.horizon, model.max_context
     low, high = math.log(recipe.get("min_context", 8)), math.log(max_context)
     buckets = np.vectorize(season_bucket, otypes=[np.int64])
+    from seqzoo.core.files import recover_directory
+
+    recover_directory(work / "checkpoint")  # a checkpoint swap killed between its renames
     state_file = work / "checkpoint" / "state.json"
     finished = (
         resume
@@ -418,38 +414,34 @@ def build_zero_shot_entry(
     """Pretrain the recipe ``name`` (resuming from ``work``), save it into
     ``<root>/models/<name>`` and return its catalogue entry. ``overrides`` replace recipe keys
     (``{"steps": 20, "model": {...}}``: a tiny run)."""
-    import shutil
-
     import torch
     from safetensors.torch import save_file
 
+    from seqzoo.core.files import staged_directory
+
     from .catalogue import ORGANIZATION, bundled_directory
     from .hub import file_sha256
-    from .pretrained import load_directory, save_pretrained
+    from .pretrained import load_directory, write_pretrained
 
     recipe = {**ZERO_SHOT_RECIPES[name], **(overrides or {})}
     work = Path(work) if work is not None else Path("build") / "zeroshot" / name
     model, record = pretrain(recipe, work, seed=seed, resume=True, log=log, registry=registry)
     directory = bundled_directory(name, root)
-    staging = directory.with_name(f".{name}.building")
-    if staging.exists():
-        shutil.rmtree(staging)
     card = _card(name, recipe, record, seed, model)
-    save_pretrained(model, staging, task=TASK, card=card, registry=registry)
-    loaded = load_directory(staging, device="cpu", registry=registry)
-    context = _reference_context()
-    with torch.no_grad():
-        output = loaded(context).contiguous()
-    save_file({"input": context, "output": output}, str(staging / "reference.safetensors"))
-    (staging / "training.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    for path in staging.iterdir():
-        path.chmod(0o644)
-    old = directory.with_name(f".{name}.old")
-    if directory.exists():
-        os.replace(directory, old)
-    os.replace(staging, directory)
-    if old.exists():
-        shutil.rmtree(old)
+    # written beside the target and swapped in whole (seqzoo.core.files.staged_directory)
+    with staged_directory(
+        directory, carry_others=False, action="build the zoo model into"
+    ) as staging:
+        write_pretrained(model, staging, task=TASK, card=card, registry=registry)
+        loaded = load_directory(staging, device="cpu", registry=registry)
+        context = _reference_context()
+        with torch.no_grad():
+            output = loaded(context).contiguous()
+        save_file({"input": context, "output": output}, str(staging / "reference.safetensors"))
+        text = json.dumps(record, indent=1) + "\n"
+        (staging / "training.json").write_text(text, encoding="utf-8")
+        for path in staging.iterdir():
+            path.chmod(0o644)
     files = {p.name: file_sha256(p) for p in sorted(directory.iterdir())}
     parameters = sum(p.numel() for p in model.parameters())
     return {

@@ -26,6 +26,7 @@ class TCNBlock(Layer):
         self.skip = nn.Linear(input_size, channels) if input_size != channels else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
+        check_sequence(x, self.input_size, "tcn-block")
         padded = F.pad(x.transpose(1, 2), (self.context, 0))  # zeros before the start
         return torch.relu(self.conv(padded).transpose(1, 2)) + self.skip(x)
 
@@ -81,6 +82,15 @@ class TCN(SequenceModel):
             x = block(x)
         y = self.head(x)
         return y[:, -1] if self.output == "last" else y
+
+    def initial_state(self, batch_size, *, device=None, dtype=None):
+        """One rolling input buffer per block (a list, so ``step`` returns the same form)."""
+        return [
+            block.initial_state(batch_size, device=device, dtype=dtype) for block in self.blocks
+        ]
+
+    # forward_stateful (chunk by chunk, for truncated BPTT and streaming) is the base class's
+    # default: step over the chunk's time steps
 
     def step(self, x: Tensor, state=None):
         check_step(x, self.input_size, "tcn")

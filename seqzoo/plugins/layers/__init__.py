@@ -19,6 +19,7 @@ _BASIC = "seqzoo.plugins.layers.basic"
 _SEQUENCE = "seqzoo.plugins.layers.sequence"
 _BLOCKS = "seqzoo.plugins.layers.blocks"
 _PATCHING = "seqzoo.plugins.layers.patching"
+_FORECASTING = "seqzoo.plugins.layers.forecasting"
 
 #: Activation names, each a registered layer built by ``basic:Activation(function=name)``.
 ACTIVATION_NAMES: tuple[str, ...] = (
@@ -144,6 +145,27 @@ _LAYERS: list[tuple[str, str, str, dict[str, Any], list[str]]] = [
         "linear -> SiLU -> linear plus a linear skip, to out_features",
         {"hidden_size": None},
         ["pointwise"],
+    ),
+    (
+        "ar-highway",
+        f"{_FORECASTING}:ARHighway",
+        "Linear autoregression over the last `order` steps of the target columns (LSTNet)",
+        {"out_features": 1, "order": 2, "targets": 1, "bias": True},
+        ["forecasting", "linear", "reduces-time"],
+    ),
+    (
+        "forecast-wrapper",
+        f"{_FORECASTING}:ForecastBlock",
+        "Differences / normalises each window around a body, and undoes it on the forecast",
+        {
+            "targets": 1,
+            "difference": 0,
+            "seasonal_difference": 0,
+            "window_norm": False,
+            "subtract_last": False,
+            "ar_order": 0,
+        },
+        ["block", "forecasting"],
     ),
 ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from seqzoo.core.errors import ConfigError, ShapeError
-from seqzoo.core.modules import Layer, State, check_ids, check_step
+from seqzoo.core.modules import Layer, State, check_ids, check_step, check_token_range
 from seqzoo.core.validate import boolean, positive_int, probability
 
 __all__ = ["ACTIVATIONS", "Activation", "Dropout", "Embedding", "LayerNorm", "Linear"]
@@ -162,19 +162,15 @@ class Embedding(Layer):
         self.output_size = embedding_dim
         self.embedding = nn.Embedding(num_embeddings, embedding_dim, padding_idx=padding_idx)
 
-    def _lookup(self, ids: Tensor) -> Tensor:
+    def _lookup(self, ids: Tensor, who: str) -> Tensor:
         # nn.Embedding would fail with a bare IndexError on CPU and a device-side assert on GPU
-        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.input_size):
-            raise ShapeError(
-                f"{self._who} expects token ids in [0, {self.input_size}); "
-                f"got ids from {int(ids.min())} to {int(ids.max())}"
-            )
+        check_token_range(ids, self.input_size, who)
         return self.embedding(ids)
 
     def forward(self, x: Tensor) -> Tensor:
         """``(batch, time)`` integer ids -> ``(batch, time, embedding_dim)``."""
-        return self._lookup(check_ids(x, 2, self._who))
+        return self._lookup(check_ids(x, 2, self._who), self._who)
 
     def step(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
         """One step of ids ``(batch,)`` -> ``(batch, embedding_dim)``; the state passes through."""
-        return self._lookup(check_ids(x, 1, f"{self._who}.step")), state
+        return self._lookup(check_ids(x, 1, f"{self._who}.step"), f"{self._who}.step"), state

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from seqzoo.core.errors import ShapeError
 from seqzoo.core.modules import Layer, check_sequence
 from seqzoo.core.validate import positive_int
+from seqzoo.plugins.layers.basic import check_features
 
 __all__ = ["PatchEmbedding", "ResidualMLP"]
 
@@ -35,6 +36,7 @@ class ResidualMLP(Layer):
         self.skip = nn.Linear(input_size, out_features)
 
     def forward(self, x: Tensor) -> Tensor:
+        x = check_features(x, self.input_size, "residual-mlp")
         return self.out(self.activation(self.hidden(x))) + self.skip(x)
 
     def step(self, x: Tensor, state: object = None) -> tuple[Tensor, object]:

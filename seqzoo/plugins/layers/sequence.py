@@ -69,6 +69,10 @@ class Recurrent(Layer):
     ) -> State:
         return self.core.initial_state(batch_size, device=device, dtype=dtype)
 
+    def check_state(self, state: State, batch_size: int) -> None:
+        """:class:`ShapeError` unless ``state`` is this stack's state for ``batch_size``."""
+        self.core.check_state(state, batch_size)
+
     def step(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
         """One step ``(batch, input_size) -> (batch, hidden_size)``; ``None`` starts from zeros."""
         if not self.causal:

@@ -104,6 +104,23 @@ def register_models(register: Register) -> None:
         tags=["recurrent", "lstm", "gru", "patching", "zero-shot", "probabilistic"],
     )
     register(
+        "forecast-wrapper",
+        f"{_PACKAGE}.wrapped:ForecastWrapper",
+        description="Any forecaster on differenced / window-normalised inputs, plus an AR skip",
+        defaults={
+            "output_size": 1,
+            "targets": 1,
+            "difference": 0,
+            "seasonal_difference": 0,
+            "window_norm": False,
+            "subtract_last": False,
+            "ar_order": 0,
+            "registry": None,
+        },
+        input_kind="real",
+        tags=["forecasting", "wrapper", "differencing", "normalization"],
+    )
+    register(
         "hybrid",
         "seqzoo.core.compose:Hybrid",
         description="A hybrid composed from registered layers (see seqzoo.compose)",

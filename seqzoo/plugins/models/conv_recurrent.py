@@ -25,14 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqzoo.core.errors import ConfigError, NotSteppableError
-from seqzoo.core.modules import (
-    SequenceModel,
-    State,
-    autograd_off,
-    check_sequence,
-    check_step,
-    inference_mode,
-)
+from seqzoo.core.modules import SequenceModel, State, autograd_off, inference_mode
 from seqzoo.core.validate import boolean, output_mode, positive_int
 from seqzoo.plugins.nn import CausalConv1d, RecurrentCore
 
@@ -143,7 +136,6 @@ class ConvRecurrent(SequenceModel):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(batch, time, input_size)`` -> ``(batch, output_size)`` or ``(batch, time, out)``."""
-        check_sequence(x, self.input_size, type(self).__name__)
         last = self.output == "last"
         if self.style == "serial":
             outputs, _ = self.core(self._convs(x))
@@ -184,7 +176,6 @@ class ConvRecurrent(SequenceModel):
     def forward_stateful(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
         """Run a chunk ``(batch, time, input_size)`` from ``state``; return output and state."""
         self._require_causal()
-        check_sequence(x, self.input_size, type(self).__name__)
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
         last = self.output == "last"
@@ -204,7 +195,6 @@ class ConvRecurrent(SequenceModel):
     def step(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
         """One step ``(batch, input_size) -> (batch, output_size)``, O(1) in the time so far."""
         self._require_causal()
-        check_step(x, self.input_size, type(self).__name__)
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
         if autograd_off():  # the recurrent stack runs its fused cells in either case

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqzoo.core.errors import ConfigError, ShapeError
-from seqzoo.core.modules import SequenceModel, State, autograd_off, check_ids, inference_mode
+from seqzoo.core.modules import SequenceModel, State, autograd_off, inference_mode
 from seqzoo.core.validate import output_mode, positive_int
 from seqzoo.plugins.nn import RecurrentCore
 
@@ -102,8 +102,8 @@ class EmbeddingLSTM(SequenceModel):
 
         ``lengths`` ``(batch,)``: each sequence's true length; without it, trailing
         ``padding_idx`` tokens are padding. Every sequence gets the output it would get alone.
+        ``model(ids)`` checks the ids first (:meth:`SequenceModel.check_input`).
         """
-        check_ids(ids, 2, type(self).__name__)
         true_lengths = self._lengths(ids, lengths)
         embedded = self.dropout(self.embedding(ids))
         if true_lengths is None:
@@ -133,10 +133,14 @@ class EmbeddingLSTM(SequenceModel):
         Chunks are slices of continuous token streams (truncated BPTT): every id, padding
         included, is read as a token.
         """
-        check_ids(ids, 2, type(self).__name__)
         outputs, state = self.core(self.dropout(self.embedding(ids)), state)
         features = outputs[:, -1] if self.output == "last" else outputs
         return self.head(self.dropout(features)), state
+
+    def check_state(self, state: State, x: Tensor) -> None:
+        """The recurrent stack's own check: it names the ``(h, c)`` layout."""
+        self.core.check_state(state, x.shape[0])
+        super().check_state(state, x)  # dtype and device
 
     def initial_state(
         self,
@@ -150,7 +154,6 @@ class EmbeddingLSTM(SequenceModel):
     def step(self, ids: Tensor, state: State = None) -> tuple[Tensor, State]:
         """One step: ids ``(batch,)`` -> ``(batch, output_size)``, with the fused LSTM cells
         (under ``torch.inference_mode`` when autograd is off)."""
-        check_ids(ids, 1, f"{type(self).__name__}.step")
         if autograd_off():
             with inference_mode(True):
                 return self._step(ids, state)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from seqzoo.core.modules import SequenceModel, State, check_sequence, check_step
+from seqzoo.core.modules import SequenceModel, State
 from seqzoo.core.validate import output_mode, positive_int
 from seqzoo.plugins.nn import CausalConv1d
 
@@ -45,12 +45,10 @@ class LinearModel(SequenceModel):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(batch, time, input_size)`` -> ``(batch, output_size)`` or ``(batch, time, out)``."""
-        check_sequence(x, self.input_size, type(self).__name__)
         return self._finish(self.conv(x))
 
     def forward_stateful(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
         """Run a chunk; the state is the last ``window - 1`` inputs ``(batch, in, window - 1)``."""
-        check_sequence(x, self.input_size, type(self).__name__)
         y, state = self.conv.forward_stateful(x, state)
         return self._finish(y), state
 
@@ -65,5 +63,4 @@ class LinearModel(SequenceModel):
 
     def step(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
         """One step ``(batch, input_size) -> (batch, output_size)``."""
-        check_step(x, self.input_size, type(self).__name__)
         return self.conv.step(x, state)

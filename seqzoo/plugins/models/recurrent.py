@@ -17,13 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from seqzoo.core.errors import NotSteppableError
-from seqzoo.core.modules import (
-    SequenceModel,
-    State,
-    autograd_off,
-    check_sequence,
-    inference_mode,
-)
+from seqzoo.core.modules import SequenceModel, State, autograd_off, inference_mode
 from seqzoo.core.validate import boolean, output_mode, positive_int
 from seqzoo.plugins.nn import RecurrentCore
 
@@ -54,6 +48,7 @@ class RecurrentModel(SequenceModel):
         self.input_size = positive_int(input_size, "input_size")
         self.output_size = positive_int(output_size, "output_size")
         self.output = output_mode(output)
+        self.name_in_messages = cell
         boolean(bidirectional, "bidirectional")
         self.causal = not bidirectional  # the backward direction reads the future
         self.core = RecurrentCore(
@@ -63,8 +58,8 @@ class RecurrentModel(SequenceModel):
         self.head = nn.Linear(self.core.output_size, output_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        """``(batch, time, input_size)`` -> ``(batch, output_size)`` or ``(batch, time, out)``."""
-        check_sequence(x, self.input_size, self._config["cell"])
+        """``(batch, time, input_size)`` -> ``(batch, output_size)`` or ``(batch, time, out)``
+        (``model(x)`` checks ``x`` first: :meth:`SequenceModel.check_input`)."""
         outputs, state = self.core(x)
         # the final state, not outputs[:, -1]: a backward direction ends at t=0
         features = self.core.summary(state) if self.output == "last" else outputs
@@ -81,10 +76,14 @@ class RecurrentModel(SequenceModel):
     def forward_stateful(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
         """Run a chunk ``(batch, time, input_size)`` from ``state``; return output and state."""
         self._require_causal()
-        check_sequence(x, self.input_size, self._config["cell"])
         outputs, state = self.core(x, state)
         features = outputs[:, -1] if self.output == "last" else outputs
         return self.head(self.dropout(features)), state
+
+    def check_state(self, state: State, x: Tensor) -> None:
+        """The recurrent stack's own check: it names the ``(h, c)`` layout."""
+        self.core.check_state(state, x.shape[0])
+        super().check_state(state, x)  # dtype and device
 
     def initial_state(
         self,
