@@ -12,7 +12,7 @@ import copy
 import math
 import numbers
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -106,6 +106,7 @@ class SequenceEstimator(BaseEstimator):
     """
 
     _task = "regression"  # the seqzoo task whose loss is trained
+    model_params: dict[str, Any] | None  # set by each subclass's __init__
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor parameters; ``deep=True`` adds each model option as
@@ -158,7 +159,7 @@ class SequenceEstimator(BaseEstimator):
         for field in ("lr", "clip"):
             value = getattr(self, field)
             ok = value is None or (
-                isinstance(value, numbers.Real) and not isinstance(value, bool) and value > 0
+                isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value) > 0
             )
             if not ok or (value is not None and not math.isfinite(value)):
                 raise ConfigError(f"must be a positive number or None, got {value!r}", field=field)
@@ -229,8 +230,10 @@ class SequenceEstimator(BaseEstimator):
                             nn.utils.clip_grad_norm_(model.parameters(), float(self.clip))
                         return loss
 
-                    loss = optimizer.step(closure) if lbfgs else closure()
-                    if not lbfgs:
+                    if lbfgs:  # LBFGS returns the closure's first loss
+                        loss = cast(Tensor, optimizer.step(closure))  # type: ignore[arg-type]  # torch stubs want a float-returning closure
+                    else:
+                        loss = closure()
                         optimizer.step()
                     losses.append(loss.detach() * len(index))
                 # one host sync per epoch, not per batch

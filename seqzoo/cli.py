@@ -11,12 +11,15 @@ import os
 import sys
 import traceback
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .core.errors import Interrupted, PluginError, SeqzooError, UnknownNameError
 from .core.specs import KINDS, Spec
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["cli", "main"]
 
@@ -47,7 +50,7 @@ def _load_plugins() -> None:
             )
 
 
-def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
+def _table(rows: Sequence[tuple[Any, ...]], header: tuple[str, ...]) -> None:
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         cells = [str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)]
@@ -85,7 +88,7 @@ def list_command(kind: str | None, pattern: str, as_json: bool) -> None:
     trainers, zoo (all when omitted); PATTERN is a shell-style wildcard such as '*lstm*'."""
     if kind is not None and kind not in _KIND_WORDS and kind not in KINDS:
         if _WILDCARDS & set(kind) and pattern == "*":
-            kind, pattern = None, kind  # `seqzoo list '*lstm*'`: every kind
+            pattern, kind = kind, None  # `seqzoo list '*lstm*'`: every kind
         else:
             raise UnknownNameError("kind", kind, _KIND_WORDS)
     kinds = [_KIND_WORDS.get(kind, kind)] if kind else list(KINDS)

@@ -7,9 +7,11 @@
 :class:`SequenceModel` checks every model's inputs and states (rank, features, dtype, NaN,
 token range, the state's form) and gives ``forward_stateful`` a default that loops over
 ``step``; :class:`Layer` is the building block :func:`seqzoo.compose` assembles. The streaming
-contract: ``initial_state(batch_size) -> state``, ``step(x_t, state) -> (y_t, state)``, and
-``forward_stateful(x, state) -> (y, state)``, where a state keeps its structure and shapes from
-step to step (so it can be an explicit ONNX input and output).
+contract: ``initial_state(batch_size, *, device, dtype) -> state``,
+``step(x_t, state) -> (y_t, state)`` and ``forward_stateful(x, state) -> (y, state)``, where a
+state keeps its structure and shapes from step to step (so it can be an explicit ONNX input
+and output). :class:`Steppable` and :class:`Streamable` state that contract as protocols
+(``isinstance(layer, Steppable)``), for modules that do not subclass these bases.
 """
 
 from seqzoo.core.modules import (
@@ -17,6 +19,8 @@ from seqzoo.core.modules import (
     SequenceModel,
     SequenceModule,
     State,
+    Steppable,
+    Streamable,
     autograd_off,
     check_batch_size,
     check_finite,
@@ -35,6 +39,8 @@ __all__ = [
     "SequenceModel",
     "SequenceModule",
     "State",
+    "Steppable",
+    "Streamable",
     "autograd_off",
     "check_batch_size",
     "check_finite",

@@ -159,7 +159,7 @@ def test_a_hybrid_config_json_carrying_a_registry_is_a_config_error(tmp_path: Pa
     seqzoo.save_pretrained(model, tmp_path / "saved")
     config_file = tmp_path / "saved" / "config.json"
     document = json.loads(config_file.read_text())
-    document["config"]["registry"] = "elsewhere"
+    document["registry"] = "elsewhere"  # constructor arguments sit at the top level
     config_file.write_text(json.dumps(document))
     with pytest.raises(ConfigError, match=r"registry: 'registry' is set by seqzoo itself"):
         seqzoo.from_pretrained(tmp_path / "saved")
@@ -223,3 +223,43 @@ def test_a_nan_anywhere_in_a_run_file_is_named_by_its_place(tmp_path: Path) -> N
     path.write_text('[{"layer": "dropout", "p": NaN}]')
     with pytest.raises(ConfigError, match=r"holds NaN at \[0\]\.p"):
         seqzoo.load_spec(path)
+
+
+def test_reserved_names_are_refused_through_the_python_api_too(tmp_path) -> None:
+    import pytest
+
+    import seqzoo
+    from seqzoo.core.errors import ConfigError
+
+    cases = [
+        ({"optimizer": {"name": "adam", "params": 1}}, "'params' is set by seqzoo itself"),
+        ({"schedule": {"name": "step", "optimizer": 1}}, "'optimizer' is set by seqzoo itself"),
+        ({"model": {"name": "lstm", "registry": {}}}, "'registry' is set by seqzoo itself"),
+    ]
+    for index, (override, message) in enumerate(cases):
+        run_dir = tmp_path / f"run{index}"
+        arguments = {"model": "lstm", "dataset": "sine", "epochs": 1, "run_dir": run_dir}
+        with pytest.raises(ConfigError, match=message):
+            seqzoo.train(**{**arguments, **override})
+        assert not run_dir.exists()  # refused before anything is written
+
+
+def test_a_deeply_nested_config_or_run_json_is_a_clear_error(tmp_path) -> None:
+    import pytest
+
+    import seqzoo
+    from seqzoo.core.errors import ConfigError, WeightsError
+    from seqzoo.core.workflow import load_run
+
+    deep = "[" * 100_000 + "]" * 100_000
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text(deep)
+    (model_dir / "model.safetensors").write_bytes(b"")
+    with pytest.raises(WeightsError, match="nests too deeply"):
+        seqzoo.from_pretrained(model_dir)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(deep)
+    with pytest.raises(ConfigError, match="nests too deeply"):
+        load_run(run_dir)

@@ -232,7 +232,7 @@ def test_a_constant_column_is_centred_with_scale_one() -> None:
 
 def test_the_scaler_json_is_the_saved_configs_form() -> None:
     saved = json.loads((ZOO_MODELS / "lstm-sunspots" / "config.json").read_text())
-    entry = saved["preprocessing"]["input_scaler"]
+    entry = saved["seqzoo"]["preprocessing"]["input_scaler"]
     scaler = StandardScaler.from_dict(entry)
     assert scaler.to_dict() == entry  # same keys, floats round-trip exactly
     raw = np.array([[0.0], [entry["mean"][0]], [100.0]])
@@ -275,7 +275,7 @@ def test_every_saved_preprocessing_loads_and_saves_unchanged() -> None:
     configs = sorted(ZOO_MODELS.glob("*/config.json"))
     scaled = 0
     for path in configs:
-        saved = json.loads(path.read_text())["preprocessing"]
+        saved = json.loads(path.read_text())["seqzoo"]["preprocessing"]
         if saved is None:
             continue
         restored = Preprocessing.from_dict(saved).to_dict()

@@ -83,7 +83,7 @@ def test_init_from_a_bundled_entry_fine_tunes_in_the_zoo_models_units(
 
     # config and card say where it came from
     sha = read_catalogue()["entries"]["lstm-sunspots"]["files"]["model.safetensors"]
-    recorded = json.loads((run_dir / "config.json").read_text())["fine_tuned_from"]
+    recorded = json.loads((run_dir / "config.json").read_text())["seqzoo"]["fine_tuned_from"]
     assert recorded["name"] == "lstm-sunspots" and recorded["sha256"] == sha
     assert recorded["repo_id"] == "seqzoo/lstm-sunspots"
     assert tuned.pretrained_config["fine_tuned_from"] == recorded

@@ -183,7 +183,7 @@ def test_save_pretrained_of_a_loaded_fine_tuned_model_keeps_fine_tuned_from(
     assert source["path"] == str(zoo_folder.resolve())
     seqzoo.save_pretrained(loaded, tmp_path / "again")
     config = json.loads((tmp_path / "again" / "config.json").read_text())
-    assert config["fine_tuned_from"] == source
+    assert config["seqzoo"]["fine_tuned_from"] == source
     card = (tmp_path / "again" / "README.md").read_text()
     assert f"Fine-tuned from {source['name']}" in card
     assert seqzoo.from_pretrained(tmp_path / "again").pretrained_config["fine_tuned_from"] == source

@@ -143,7 +143,7 @@ def test_a_pickle_only_repo_is_refused_before_any_download(
 def test_a_zoo_entry_can_name_a_hub_repo_with_checksums(hub: HubServer, tmp_path: Path) -> None:
     model, files = _saved(tmp_path / "m", seed=0)
     hub.add_repo("seqzoo/tiny-gru", files)
-    checksums = json.loads(files["config.json"])["files"]
+    checksums = json.loads(files["config.json"])["seqzoo"]["files"]
     entries = {
         "tiny-gru": ("seqzoo/tiny-gru", {"files": checksums}),
         "tampered": ("seqzoo/tiny-gru", {"files": {"model.safetensors": "f" * 64}}),
@@ -171,7 +171,7 @@ def test_zoo_names_resolve_through_the_registry_and_check_their_checksums(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model, saved = _saved(tmp_path / "tiny", seed=0)
-    files = json.loads(saved["config.json"])["files"]
+    files = json.loads(saved["config.json"])["seqzoo"]["files"]
     wrong = {"model.safetensors": "0" * 64}
     # bundled weights: a "module:attr" factory, imported only when the entry is loaded
     (tmp_path / "zoo_paths_for_test.py").write_text(

@@ -229,7 +229,7 @@ def _store(folder: Path, change: Any) -> None:
     tensors = change(load_file(str(path)))
     save_file(tensors, str(path), metadata={"format": "pt"})
     config = json.loads((folder / "config.json").read_text())
-    config["files"]["model.safetensors"] = file_sha256(path)
+    config["seqzoo"]["files"]["model.safetensors"] = file_sha256(path)
     (folder / "config.json").write_text(json.dumps(config))
 
 

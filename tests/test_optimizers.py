@@ -83,7 +83,7 @@ def test_plugins_register_without_importing_torch() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == [str(len(optimizers.OPTIMIZERS)), "5", "2"]
+    assert done.stdout.split() == [str(len(optimizers.OPTIMIZERS)), "5", "3"]
 
 
 @pytest.fixture(scope="module")

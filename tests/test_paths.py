@@ -26,7 +26,7 @@ def folder(tmp_path: Path) -> Path:
 def _list(folder: Path, name: str, content: bytes) -> None:
     """Add ``name`` with the sha256 of ``content`` to the folder's config.json file list."""
     config = json.loads((folder / "config.json").read_text())
-    config["files"][name] = hashlib.sha256(content).hexdigest()
+    config["seqzoo"]["files"][name] = hashlib.sha256(content).hexdigest()
     (folder / "config.json").write_text(json.dumps(config))
 
 
@@ -80,3 +80,32 @@ def test_a_plain_listed_file_still_loads(folder: Path) -> None:
     (folder / "notes.txt").write_bytes(b"fine")
     _list(folder, "notes.txt", b"fine")
     assert from_pretrained(folder, device="cpu") is not None
+
+
+def test_the_core_guard_checks_names_and_what_is_on_disk(tmp_path: Path) -> None:
+    from seqzoo.core.files import member_file, member_path
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    where = f"folder {str(folder)!r}"
+    assert member_path(folder, "not-yet.json", where, "a list") == folder / "not-yet.json"
+    with pytest.raises(WeightsError, match="'../x', which is not a plain file name of the run"):
+        member_path(folder, "../x", where, "run.json", kind="run directory")
+    with pytest.raises(WeightsError, match="a list lists the file '3'"):
+        member_path(folder, 3, where, "a list")
+    (folder / "sub").mkdir()
+    (folder / "null").symlink_to(os.devnull)  # a device, through a link
+    (tmp_path / "secret").write_text("x")
+    (folder / "hop").symlink_to("inner")
+    (folder / "inner").symlink_to(tmp_path / "secret")  # a chain that ends outside
+    for name in ("sub", "null", "hop", "inner"):
+        with pytest.raises(WeightsError, match=f"{where}: {name} is a link out of the model"):
+            member_file(folder, name, where, "a list")
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    (blobs / "abc").write_text("blob")
+    (folder / "cached").symlink_to(blobs / "abc")  # a Hub cache snapshot's link
+    with pytest.raises(WeightsError, match="cached is a link out"):
+        member_file(folder, "cached", where, "a list")
+    assert member_file(folder, "cached", where, "a list", links_within=[blobs]).read_text()
+    assert member_file(folder, "missing", where, "a list") == folder / "missing"

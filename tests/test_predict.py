@@ -18,6 +18,7 @@ import seqzoo
 from seqzoo.core.errors import ConfigError, ShapeError
 from seqzoo.core.predict import LAST_WINDOW_NAME, forecast, read_last_window
 from seqzoo.zoo.catalogue import bundled_directory
+from seqzoo.zoo.layout import parse_config
 
 WINDOW = 22  # lstm-sunspots
 
@@ -119,7 +120,7 @@ def test_zoo_forecasters_store_their_last_window_in_their_file_list() -> None:
     catalogue = json.loads((REPO / "seqzoo" / "zoo" / "catalogue.json").read_text())["entries"]
     for name in ("lstm-sunspots", "rnn-nile", "gru-co2", "conv-lstm-elec-equip"):
         folder = bundled_directory(name)
-        config = json.loads((folder / "config.json").read_text())
+        config = parse_config(json.loads((folder / "config.json").read_text()), name)
         assert LAST_WINDOW_NAME in config["files"] and LAST_WINDOW_NAME in catalogue[name]["files"]
         record = read_last_window(folder)
         assert record is not None
@@ -145,7 +146,7 @@ def test_the_stored_window_continues_the_series_as_the_rebuilt_dataset_does(
     shutil.copytree(bundled_directory("lstm-sunspots"), old)
     (old / LAST_WINDOW_NAME).unlink()
     config = json.loads((old / "config.json").read_text())
-    del config["files"][LAST_WINDOW_NAME]
+    del config["seqzoo"]["files"][LAST_WINDOW_NAME]
     (old / "config.json").write_text(json.dumps(config))
     np.testing.assert_array_equal(seqzoo.predict(old, steps=8, device="cpu"), expected)
 

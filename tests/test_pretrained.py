@@ -110,7 +110,7 @@ def test_a_text_model_round_trips_with_its_tokenizer(tmp_path: Path) -> None:
     preprocessing = Preprocessing(tokenizer=tokenizer)
     save_pretrained(model, tmp_path / "text", preprocessing=preprocessing, task="language-model")
     config = json.loads((tmp_path / "text" / "config.json").read_text())
-    assert set(config["files"]) == {"model.safetensors", "tokenizer.json"}
+    assert set(config["seqzoo"]["files"]) == {"model.safetensors", "tokenizer.json"}
 
     loaded = from_pretrained(tmp_path / "text")
     sentence = "the cat sat on a mat near the dog"
@@ -292,14 +292,14 @@ def test_a_crash_while_saving_leaves_no_half_written_directory(
 
 def _edit_config(directory: Path, **changes: Any) -> None:
     path = directory / "config.json"
-    config = json.loads(path.read_text())
+    config = json.loads(path.read_text())  # the layout save_pretrained writes
     for key, value in changes.items():
         if value is None:
-            config.pop(key, None)
+            config["seqzoo"].pop(key, None)
         elif key == "config":
-            config["config"].update(value)
+            config.update(value)  # constructor arguments sit at the top level
         else:
-            config[key] = value
+            config["seqzoo"][key] = value
     path.write_text(json.dumps(config))
 
 

@@ -259,7 +259,10 @@ def test_export_verifies_the_onnx_step_against_pytorch(tmp_path: Path) -> None:
 
     info = read_export_info(target)
     assert info.task == "forecast"
-    saved = json.loads((catalogue.MODELS_DIR / "lstm-sunspots" / "config.json").read_text())
+    from seqzoo.zoo.layout import parse_config
+
+    document = json.loads((catalogue.MODELS_DIR / "lstm-sunspots" / "config.json").read_text())
+    saved = parse_config(document, "lstm-sunspots")  # any config.json layout, one record
     assert info.preprocessing == saved["preprocessing"]
     assert info.preprocessing["input_scaler"]["scale"][0] > 1  # raw sunspot numbers' spread
 

@@ -23,9 +23,9 @@ import copy
 import inspect
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -47,15 +47,18 @@ class Chain(Layer):
     def __init__(self, layers: Sequence[Layer], input_size: int | None) -> None:
         super().__init__()
         self.steps = nn.ModuleList(layers)
-        self.input_size = input_size  # type: ignore[assignment]
-        self.output_size = layers[-1].output_size if layers else input_size  # type: ignore[assignment]
+        self.input_size = input_size  # type: ignore[assignment]  # None: a chain built before its input size is known
+        self.output_size = layers[-1].output_size if layers else input_size  # type: ignore[assignment]  # None only for an empty chain
         self.causal = all(layer.causal for layer in layers)
         self.reduces_time = any(layer.reduces_time for layer in layers)
         self.needs_sequence = bool(layers) and layers[0].needs_sequence
         self.takes_ids = bool(layers) and layers[0].takes_ids
 
+    def _layers(self) -> Iterable[Layer]:
+        return cast("Iterable[Layer]", self.steps)  # the ModuleList holds Layers only
+
     def forward(self, x: Tensor) -> Tensor:
-        for layer in self.steps:
+        for layer in self._layers():
             x = layer(x)
         return x
 
@@ -66,12 +69,14 @@ class Chain(Layer):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> list[State]:
-        return [layer.initial_state(batch_size, device=device, dtype=dtype) for layer in self.steps]
+        return [
+            layer.initial_state(batch_size, device=device, dtype=dtype) for layer in self._layers()
+        ]
 
     def step(self, x: Tensor, state: State = None) -> tuple[Tensor, list[State]]:
         states = state if state is not None else [None] * len(self.steps)
         new_states = []
-        for layer, layer_state in zip(self.steps, states, strict=True):
+        for layer, layer_state in zip(self._layers(), states, strict=True):
             x, layer_state = layer.step(x, layer_state)
             new_states.append(layer_state)
         return x, new_states
@@ -220,7 +225,8 @@ class Hybrid(SequenceModel):
         layers_spec = self._config["layers"]
         if not isinstance(layers_spec, list):
             raise ConfigError("layers must be a list of layer specs", path="spec")
-        self.body = builder.chain(layers_spec, input_size, "spec", None, top=True)
+        # a list of specs always builds a Chain
+        self.body = cast(Chain, builder.chain(layers_spec, input_size, "spec", None, top=True))
         self._built = builder.built
         self.input_size = input_size
         self.output_size: int = self.body.output_size
@@ -301,6 +307,7 @@ def compose(
     (and optionally ``input_size``), or the path of a YAML, TOML or JSON file holding one."""
     if isinstance(spec, (str, os.PathLike)):
         spec = load_spec(spec)
+    layers: Any = spec  # a list of layer specs, or a mapping holding one
     if isinstance(spec, Mapping):
         if "layers" not in spec:
             raise ConfigError("a spec mapping needs a 'layers' list", field="layers")
@@ -311,8 +318,8 @@ def compose(
                 field="input_size",
             )
         input_size = input_size if input_size is not None else given
-        spec = spec["layers"]
-    return Hybrid(list(spec), input_size, registry=registry)
+        layers = spec["layers"]
+    return Hybrid(list(layers), input_size, registry=registry)
 
 
 def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:

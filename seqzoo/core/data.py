@@ -134,7 +134,7 @@ class Preprocessing:
         y = y.detach().cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
         if self.target_scaler is None:
             return y
-        count = len(self.target_scaler.scale_)
+        count = self.target_scaler.n_features_in_
         shape = y.shape
         return self.target_scaler.inverse_transform(y.reshape(-1, count)).reshape(shape)
 
@@ -142,7 +142,7 @@ class Preprocessing:
         """Plain JSON values (scaler means and scales; the tokenizer is saved separately)."""
 
         def scaler(s: StandardScaler | None) -> dict[str, list[float]] | None:
-            return None if s is None else StandardScaler.of(s).to_dict()  # type: ignore[union-attr]
+            return None if s is None else StandardScaler.of(s).to_dict()  # type: ignore[union-attr]  # of() is None only for None
 
         return {
             "input_scaler": scaler(self.input_scaler),

@@ -1,13 +1,26 @@
-"""Device and dtype choice: ``"auto"`` picks the best device there is (CUDA, then Apple MPS,
-then the CPU); an explicit device that this machine lacks is a clear :class:`ConfigError`."""
+"""Device, dtype, precision and thread choice: ``"auto"`` picks the best device there is
+(CUDA, then Apple MPS, then the CPU); an explicit device that this machine lacks, an unknown
+precision or a thread count below 1 is a clear :class:`ConfigError` naming what is allowed."""
 
 from __future__ import annotations
+
+import contextlib
+from typing import Any
 
 import torch
 
 from .errors import ConfigError
 
-__all__ = ["DTYPES", "resolve_device", "resolve_dtype"]
+__all__ = [
+    "DTYPES",
+    "PRECISIONS",
+    "autocast",
+    "resolve_device",
+    "resolve_dtype",
+    "resolve_precision",
+    "resolve_threads",
+    "set_threads",
+]
 
 #: Names accepted for the floating-point dtypes a model may be cast to.
 DTYPES: dict[str, torch.dtype] = {
@@ -59,10 +72,8 @@ def resolve_device(device: str | int | torch.device | None = "auto") -> torch.de
         device = f"cuda:{device}"
     try:
         resolved = torch.device(device.strip() if isinstance(device, str) else device)
-    except (RuntimeError, ValueError, TypeError) as exc:
-        raise ConfigError(
-            f"unknown device {device!r} ({exc}); {_DEVICE_HELP}", field="device"
-        ) from None
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"unknown device {device!r}; {_DEVICE_HELP}", field="device") from None
 
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
@@ -122,3 +133,63 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
             field="dtype",
         )
     return resolved
+
+
+#: The training precisions: full float32, bfloat16 autocast, float16 autocast with a gradient
+#: scaler (CUDA only: fp16 kernels for the recurrent layers are missing on the CPU).
+PRECISIONS = ("32", "bf16", "16-mixed")
+
+_PRECISION_ALIASES = {
+    "32": "32",
+    "32-true": "32",
+    "fp32": "32",
+    "float32": "32",
+    "bf16": "bf16",
+    "bf16-mixed": "bf16",
+    "bfloat16": "bf16",
+    "16": "16-mixed",
+    "16-mixed": "16-mixed",
+    "fp16": "16-mixed",
+}
+
+
+def resolve_precision(precision: Any) -> str:
+    """One of :data:`PRECISIONS` from a name (``"32"``, ``32``, ``"bf16"``, ``"16-mixed"``, or an
+    alias such as ``"bf16-mixed"``, ``"fp16"``); anything else raises :class:`ConfigError`."""
+    key = str(precision).strip().lower() if isinstance(precision, (str, int)) else None
+    if isinstance(precision, bool) or key not in _PRECISION_ALIASES:
+        raise ConfigError(
+            f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)} (float32, "
+            "bfloat16 autocast, float16 autocast with a gradient scaler on CUDA)",
+            field="precision",
+        )
+    return _PRECISION_ALIASES[key]
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """The autocast context of ``precision`` on ``device`` (a no-op for ``"32"``)."""
+    if precision == "32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def resolve_threads(threads: Any) -> int | None:
+    """A torch intra-op thread count: an integer >= 1, or None (leave torch's setting)."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(
+            f"must be a whole number of threads >= 1 (or None: torch's default), got {threads!r}",
+            field="threads",
+        )
+    return threads
+
+
+def set_threads(threads: Any) -> int | None:
+    """Set torch's intra-op threads (:func:`torch.set_num_threads`) to ``threads`` (checked by
+    :func:`resolve_threads`; None changes nothing); return the count now in effect."""
+    resolved = resolve_threads(threads)
+    if resolved is not None and torch.get_num_threads() != resolved:
+        torch.set_num_threads(resolved)
+    return torch.get_num_threads()

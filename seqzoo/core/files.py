@@ -40,6 +40,11 @@ renamed: its entries are then replaced one by one (``last`` last), which is not 
 **Files** (:func:`write_file_atomic`): a temporary file in the same folder, fsync'd, then
 ``os.replace``'d over the target.
 
+**Folder members** (:func:`member_path`, :func:`member_file`): a name read from a file (a
+``config.json`` file list, a catalogue, ``run.json``, a checkpoint name) names a plain file
+directly inside its folder, never ``..``, an absolute path, a link out or a special file;
+both check it before anything is opened or written.
+
 **Errors** (:func:`io_errors`, :func:`storage_error`): an :class:`OSError` at an I/O boundary
 becomes a :class:`~seqzoo.core.errors.StorageError` naming the path, the cause in words (the
 disk is full, the file system is read-only, a name is too long, ...), what was kept and the
@@ -48,7 +53,8 @@ text (safetensors' "(os error 28)").
 
 Stable API: :func:`staged_directory`, :func:`recover_directory`, :func:`write_file_atomic`,
 :func:`io_errors`, :func:`storage_error`, :func:`os_error_in`, :func:`fsync_file`,
-:func:`fsync_directory`, :func:`sync_tree`. Standard library only (no torch).
+:func:`fsync_directory`, :func:`sync_tree`, :func:`member_path`, :func:`member_file`.
+Standard library only (no torch).
 """
 
 from __future__ import annotations
@@ -66,17 +72,19 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from .errors import StorageError
+from .errors import StorageError, WeightsError
 
 try:  # POSIX; elsewhere swaps are not locked and abandoned partial folders are kept
     import fcntl
 except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # no fcntl module off POSIX
 
 __all__ = [
     "fsync_directory",
     "fsync_file",
     "io_errors",
+    "member_file",
+    "member_path",
     "os_error_in",
     "recover_directory",
     "staged_directory",
@@ -165,7 +173,7 @@ def storage_error(
     else:
         text = f"{cause} ({detail}"
         if code == errnos.ENAMETOOLONG and (failing or shown):
-            text += f"; the longest name has {_longest_name(shown or failing)} bytes"
+            text += f"; the longest name has {_longest_name(shown or failing or '')} bytes"
         text += ")"
     if failing and shown and failing.startswith(os.path.join(shown, "")):
         text += f" at {failing!r}"  # which file of the folder
@@ -574,3 +582,62 @@ def _name_target(exc: OSError, staging: Path, target: Path) -> None:
     if isinstance(exc.filename, str) and exc.filename.startswith(str(staging)):
         with suppress(AttributeError, TypeError):
             exc.filename = str(target) + exc.filename[len(str(staging)) :]
+
+
+# -- folder members ---------------------------------------------------------------------------
+
+
+def member_path(
+    directory: PathLike, name: object, where: str, source: str, *, kind: str = "model folder"
+) -> Path:
+    """``directory / name`` after checking that ``name`` is a plain file name of the folder
+    itself: a non-empty string with no separator, ``..``, drive, NUL or absolute form. Only
+    the name is checked (the file may not exist yet: for writes); :func:`member_file` also
+    checks what is on disk. A :class:`WeightsError` names the name, the folder and
+    ``source`` (who gave the name)."""
+    text = name if isinstance(name, str) else repr(name)
+    if (
+        not isinstance(name, str)
+        or not name
+        or name in (".", "..")
+        or any(c in name for c in "/\\\0:")
+        or Path(name).is_absolute()
+    ):
+        raise WeightsError(
+            f"{where}: {source} lists the file {text!r}, which is not a plain file name of the "
+            f"{kind}; a {kind} may name only files directly inside itself"
+        )
+    return Path(directory) / name
+
+
+def member_file(
+    directory: PathLike,
+    name: object,
+    where: str,
+    source: str,
+    *,
+    links_within: Iterable[PathLike] = (),
+    kind: str = "model folder",
+) -> Path:
+    """:func:`member_path`, then what is on disk: a plain file, or a link to a plain file
+    inside ``directory`` (or inside one of ``links_within``: a Hub cache snapshot's blobs).
+    A link leading anywhere else, a FIFO, device, socket or folder is a :class:`WeightsError`,
+    raised before the file is opened. A missing file is returned as is (the caller says so).
+    """
+    path = member_path(directory, name, where, source, kind=kind)
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return path  # missing: the caller says so
+    if stat.S_ISREG(mode):
+        return path  # a plain file directly inside the folder (the name has no separators)
+    if stat.S_ISLNK(mode):
+        target = path.resolve()
+        roots = [Path(directory).resolve(), *(Path(r).resolve() for r in links_within)]
+        if target.is_file() and any(target.is_relative_to(root) for root in roots):
+            return path  # resolved: every link of the chain stays inside, ending at a file
+    raise WeightsError(
+        f"{where}: {name} is a link out of the {kind} or a special file, not a "
+        f"plain file; seqzoo reads only plain files of a {kind} (replace it with "
+        "the file itself)"
+    )

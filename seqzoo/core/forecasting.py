@@ -261,7 +261,7 @@ def _regular(index: Any, where: str) -> tuple[Any, Any, bool]:
             guess = _infer_freq(index[i : i + 3])
             if guess:
                 guesses[guess] = guesses.get(guess, 0) + 1
-        for guess in sorted(guesses, key=guesses.get, reverse=True)[:3]:
+        for guess in sorted(guesses, key=guesses.__getitem__, reverse=True)[:3]:
             full = pd.date_range(index[0], index[-1], freq=guess)
             if index.isin(full).all() and len(full) <= 4 * len(index):
                 return full, pd.tseries.frequencies.to_offset(guess), True
@@ -424,7 +424,7 @@ def run_quantile_forecaster(
 
     from seqzoo.core.modules import SequenceModel  # noqa: F401  (torch is loaded here anyway)
 
-    parameter = next(model.parameters())  # type: ignore[attr-defined]
+    parameter = next(model.parameters())  # type: ignore[attr-defined]  # the protocol omits nn.Module's API
     patch = int(getattr(model, "patch_size", 1))
     limit = min(model.max_context, context_length or model.max_context)
     bucket = getattr(model, "season_bucket", None)
@@ -454,7 +454,7 @@ def run_quantile_forecaster(
     return out
 
 
-def _future(last: Any, step: Any, horizon: int) -> list[Any]:
+def _future(last: Any, step: Any, horizon: int) -> np.ndarray:
     import pandas as pd
 
     if step is None:

@@ -169,7 +169,7 @@ def target_layout(data: SequenceData, width: int) -> tuple[int, list[int] | None
     that many columns, e.g. univariate); None when the targets are not among the inputs."""
     p = data.preprocessing
     if p.target_scaler is not None:
-        count = len(p.target_scaler.scale_)
+        count = p.target_scaler.n_features_in_
     elif p.target_names:
         count = len(p.target_names)
     elif p.horizon:
@@ -187,6 +187,7 @@ def raw_inputs(data: SequenceData, inputs: Tensor, columns: list[int]) -> np.nda
     scaler = data.preprocessing.input_scaler
     if scaler is None:
         return x
+    assert scaler.scale_ is not None and scaler.mean_ is not None  # a data set's scalers are fit
     return x * scaler.scale_[columns] + scaler.mean_[columns]
 
 
@@ -213,7 +214,7 @@ def forecast_baselines(data: SequenceData, split: Split) -> dict[str, np.ndarray
 def unigram_loss(data: SequenceData, split: Split) -> float:
     """Cross entropy (nats/token) of a unigram model of the training targets, add-one
     smoothed over the vocabulary; ids below 0 (ignored padding) are skipped."""
-    vocab = data.vocab_size or int(max(data.train.targets.max(), split.targets.max())) + 1
+    vocab = data.vocab_size or max(int(data.train.targets.max()), int(split.targets.max())) + 1
     train = data.train.targets.reshape(-1)
     counts = torch.bincount(train[train >= 0], minlength=vocab).double() + 1
     log_p = torch.log(counts / counts.sum())
@@ -260,17 +261,17 @@ def evaluate(
         for name, guess in naive.items():
             result["baselines"][name] = regression_metrics(truth, guess)
     elif data.task == "classification":
-        truth = part.targets
+        labels = part.targets
         result["model"] = {
-            "accuracy": accuracy(truth, predictions),
-            "macro_f1": macro_f1(truth, predictions),
+            "accuracy": accuracy(labels, predictions),
+            "macro_f1": macro_f1(labels, predictions),
             "loss": loss,
         }
         majority = torch.bincount(data.train.targets.reshape(-1)).argmax()
-        guess = majority.expand(truth.shape)
+        majority_guess = majority.expand(labels.shape)
         result["baselines"]["majority"] = {
-            "accuracy": accuracy(truth, guess),
-            "macro_f1": macro_f1(truth, guess),
+            "accuracy": accuracy(labels, majority_guess),
+            "macro_f1": macro_f1(labels, majority_guess),
         }
     else:
         result["model"] = language_model_metrics(loss)

@@ -22,7 +22,7 @@ import copy
 import functools
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -40,12 +40,20 @@ from .checks import (
     state_template,
 )
 from .errors import ConfigError, NotSteppableError, SeqzooError, ShapeError
+from .protocols import State, Steppable, Streamable
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .data import Preprocessing
 
 __all__ = [
     "Layer",
     "SequenceModel",
     "SequenceModule",
     "State",
+    "Steppable",
+    "Streamable",
     "autograd_off",
     "check_batch_size",
     "check_finite",
@@ -58,8 +66,6 @@ __all__ = [
     "input_checks",
     "map_state",
 ]
-
-State = Any  # None | Tensor | tuple[State, ...] | list[State]
 
 
 def map_state(state: State, fn: Callable[[Tensor], Tensor]) -> State:
@@ -117,7 +123,7 @@ def _checked_initial_state(fn: Callable[..., State]) -> Callable[..., State]:
             check_batch_size(batch_size, _who(self))
         return fn(self, batch_size, *args, **kwargs)
 
-    initial_state.__seqzoo_checked__ = True  # type: ignore[attr-defined]
+    initial_state.__seqzoo_checked__ = True  # type: ignore[attr-defined]  # a marker set on the wrapper
     return initial_state
 
 
@@ -142,7 +148,7 @@ class SequenceModule(nn.Module):
         super().__init_subclass__(**kwargs)
         fn = cls.__dict__.get("initial_state")
         if fn is not None and not getattr(fn, "__seqzoo_checked__", False):
-            cls.initial_state = _checked_initial_state(fn)  # type: ignore[method-assign]
+            cls.initial_state = _checked_initial_state(fn)  # type: ignore[method-assign]  # wraps the subclass's own method
 
     def initial_state(
         self,
@@ -200,7 +206,7 @@ def _checked_step(fn: Callable[..., tuple[Tensor, State]]) -> Callable[..., tupl
         self.__dict__["_trusted_state"] = (state, x.shape[0])
         return y, state
 
-    step.__seqzoo_checked__ = True  # type: ignore[attr-defined]
+    step.__seqzoo_checked__ = True  # type: ignore[attr-defined]  # a marker set on the wrapper
     return step
 
 
@@ -224,7 +230,7 @@ def _checked_chunk(
         self.__dict__["_trusted_state"] = (state, x.shape[0])
         return y, state
 
-    forward_stateful.__seqzoo_checked__ = True  # type: ignore[attr-defined]
+    forward_stateful.__seqzoo_checked__ = True  # type: ignore[attr-defined]  # a marker set on the wrapper
     return forward_stateful
 
 
@@ -251,6 +257,22 @@ class SequenceModel(SequenceModule):
     accepts_nan: bool = False
     #: How error messages name the model when it was not built under a registered name.
     name_in_messages: str | None = None
+
+    # What travels with a model outside its state dict (``config.json``, the run directory),
+    # set by seqzoo after the model is built; None until then.
+    #: The name the model was built under: set by the registry (``create_model``),
+    #: ``from_pretrained`` and fine-tuning; ``save_pretrained`` records it as the architecture.
+    registry_name: str | None = None
+    #: The data's scalers or tokenizer, so inputs are scaled and outputs come back in raw
+    #: units: set by ``seqzoo.train`` / ``load_run`` (from the data) and ``from_pretrained``.
+    preprocessing: Preprocessing | None = None
+    #: The saved model's ``config.json`` as loaded (``from_pretrained``), or for a trained model
+    #: ``{"task": ..., "dataset": ...}`` (plus ``fine_tuned_from`` after fine-tuning).
+    pretrained_config: dict[str, Any] | None = None
+    #: The last ``window`` raw rows of a forecaster's series, a float64 ``(window, columns)``
+    #: array (``last_window.json``), so a forecast past the end of the data needs no dataset:
+    #: set when a run directory or a saved folder is loaded for prediction.
+    last_window: np.ndarray | None = None
     _config: dict[str, Any]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -219,6 +219,7 @@ def generate_text(
         logits, state = model.step(torch.tensor([token], device=device), state)
     unknown = tokenizer.token_to_id("[UNK]")
     never = [PAD_ID] if unknown is None else [PAD_ID, unknown]
+    assert logits is not None  # the prompt has a token (checked above)
     produced: list[int] = []
     for _ in range(length):
         logits = logits.clone()
@@ -273,8 +274,12 @@ def write_last_window(directory: str | os.PathLike[str], record: dict[str, Any])
 
 def read_last_window(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
     """``directory/last_window.json`` with ``rows`` as float64 ``(window, columns)``, or None
-    when the folder has none (a folder saved before the file existed)."""
-    path = Path(directory) / LAST_WINDOW_NAME
+    when the folder has none (a folder saved before the file existed). A link out of the
+    folder or a special file in its place is a :class:`WeightsError`, raised unopened."""
+    from .files import member_file
+
+    where = f"model folder {str(directory)!r}"
+    path = member_file(directory, LAST_WINDOW_NAME, where, "the seqzoo model format")
     if not path.is_file():
         return None
     try:
@@ -302,7 +307,9 @@ def save_run_window(directory: str | os.PathLike[str], model: Any, data: Any) ->
     record = last_window_record(getattr(data, "series", None), preprocessing)
     name = getattr(model, "registry_name", None)
     config = getattr(model, "config", None)
-    if record is None or not isinstance(name, str) or not isinstance(config, dict):
+    if record is None or preprocessing is None or not isinstance(name, str):
+        return
+    if not isinstance(config, dict):
         return
     try:
         plain = json.loads(json.dumps(config))

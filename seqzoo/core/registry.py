@@ -11,6 +11,7 @@ the rest keep working. ``SEQZOO_STRICT_PLUGINS=1`` turns failures into errors.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import fnmatch
 import importlib
@@ -366,7 +367,7 @@ class Registry:
         except KeyError:
             raise UnknownNameError(kind, name, table) from None
 
-    def find(self, name: str) -> list[Spec]:
+    def find(self, name: str) -> builtins.list[Spec]:
         """Every record called ``name``, of any kind; raises with suggestions if there is none."""
         found = [table[name] for table in self._records.values() if name in table]
         if not found:
@@ -378,7 +379,7 @@ class Registry:
         """Build the ``kind`` called ``name`` from ``config`` (over its registered defaults)."""
         return self.get(kind, name).create(**config)
 
-    def check(self) -> list[tuple[Spec, PluginError]]:
+    def check(self) -> builtins.list[tuple[Spec, PluginError]]:
         """Import every registered factory (what ``seqzoo plugins --check`` does): the records
         whose factory cannot be imported or is not callable, each with its error. Zoo entries
         are data (a repo id or a folder), not code, and are not imported."""
@@ -508,7 +509,7 @@ def _check_extra_keywords(kind: str, name: str, extra: Mapping[str, Any]) -> Non
     for key in extra:
         close = difflib.get_close_matches(key, _REGISTER_KEYWORDS, n=1, cutoff=0.8)
         prefix = [k for k in _REGISTER_KEYWORDS if len(key) >= 4 and k.startswith(key)]
-        match = (close or prefix or [None])[0]
+        match = close[0] if close else prefix[0] if prefix else None
         if match is not None:
             raise ConfigError(
                 f"{kind} {name!r}: unknown register() keyword {key!r}; did you mean {match!r}? "

@@ -142,8 +142,8 @@ class StandardScaler:
         mean, scale = self._fitted()
         part = StandardScaler()
         part.mean_ = mean[index].copy()
-        part.scale_ = scale[index].copy()
-        part.var_ = self.var_[index].copy() if self.var_ is not None else part.scale_**2
+        part.scale_ = part_scale = scale[index].copy()
+        part.var_ = self.var_[index].copy() if self.var_ is not None else part_scale**2
         part.n_samples_seen_ = self.n_samples_seen_
         return part
 
@@ -175,7 +175,7 @@ class StandardScaler:
             )
         part = cls(mean, scale, var=getattr(scaler, "var_", None))
         seen = getattr(scaler, "n_samples_seen_", None)
-        part.n_samples_seen_ = int(seen) if np.ndim(seen) == 0 and seen is not None else None
+        part.n_samples_seen_ = int(seen) if seen is not None and np.ndim(seen) == 0 else None
         return part
 
     def __eq__(self, other: object) -> bool:
@@ -185,12 +185,12 @@ class StandardScaler:
             self.mean_ is not None
             and other.mean_ is not None
             and np.array_equal(self.mean_, other.mean_)
-            and np.array_equal(self.scale_, other.scale_)  # type: ignore[arg-type]
+            and np.array_equal(self.scale_, other.scale_)  # type: ignore[arg-type]  # scale_ is set whenever mean_ is
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
 
     def __repr__(self) -> str:
-        if self.mean_ is None:
+        if self.mean_ is None or self.scale_ is None:
             return "StandardScaler(not fit)"
         return f"StandardScaler(mean={self.mean_.tolist()}, scale={self.scale_.tolist()})"

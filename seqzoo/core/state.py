@@ -33,7 +33,7 @@ def encode(value: Any) -> tuple[Any, dict[str, Tensor]]:
     return _encode(value, tensors, "state"), tensors
 
 
-class _Tensors(dict):  # type: ignore[type-arg]
+class _Tensors(dict[str, Tensor]):
     """The tensors met so far, by key, and the storages they use."""
 
     def __init__(self) -> None:

@@ -12,6 +12,7 @@ naming it. Nothing here imports torch.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,10 +94,10 @@ def parse_structured_text(text: str, kind: str, where: str) -> Any:
 
 
 def _toml(text: str) -> Any:
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    else:
+        import tomli as tomllib
     return tomllib.loads(text)
 
 
@@ -129,7 +130,7 @@ def _bounded_loader(yaml: Any) -> Any:
     if _LOADER is not None:
         return _LOADER
 
-    class BoundedLoader(yaml.SafeLoader):  # type: ignore[name-defined,misc]
+    class BoundedLoader(yaml.SafeLoader):
         def __init__(self, stream: str) -> None:
             super().__init__(stream)
             self._depth = 0

@@ -31,7 +31,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -235,7 +235,9 @@ def seed_everything(seed: int) -> torch.Generator:
 def capture_rng(generator: torch.Generator | None = None) -> dict[str, Any]:
     """Every random state a run consumes, as plain tensors and lists (what a checkpoint's
     ``state.json`` + ``state.safetensors`` hold)."""
-    _, keys, pos, has_gauss, cached = np.random.get_state()
+    # the legacy (default) form: ("MT19937", keys, pos, has_gauss, cached_gaussian)
+    legacy = cast("tuple[str, np.ndarray, int, int, float]", np.random.get_state())
+    _, keys, pos, has_gauss, cached = legacy
     version, internal, gauss = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
@@ -540,10 +542,17 @@ def run_checkpoint(run_dir: str | os.PathLike[str], name: str = "best") -> Path:
     falls back to ``last`` (a run that never validated). The one lookup ``evaluate``,
     ``predict`` and ``load_run`` share. Raises :class:`WeightsError` naming the run when there
     is none (a run that failed before its first save)."""
+    from .files import member_file, member_path
+
+    where = f"run directory {str(run_dir)!r}"
+    member_path(run_dir, name, where, "the checkpoint name", kind="run directory")  # no '..'
     names = [name, "last"] if name == "best" else [name]
     for candidate in names:
         found = checkpoint_path(run_dir, candidate)
-        if found is not None:
+        if found is not None:  # inside the run, its weights a plain file (no link out, FIFO)
+            if not found.resolve().is_relative_to((Path(run_dir) / "checkpoints").resolve()):
+                raise WeightsError(f"{where}: checkpoint {found.name} is a link out of the run")
+            member_file(found, "model.safetensors", where, "seqzoo", kind="checkpoint")
             return found
     raise WeightsError(
         f"run directory {str(run_dir)!r} has no {' or '.join(names)} checkpoint: its training "
@@ -589,6 +598,12 @@ def load_checkpoint(
         )
     wanted = ["trainer"] * trainer_state
     wanted += ["optimizer"] * (optimizer is not None) + ["schedule"] * (schedule is not None)
+    from .files import member_file
+
+    legacy = [f"{n}.pt" for n in wanted]
+    for member in ("model.safetensors", "state.json", "state.safetensors", *legacy):
+        # each a plain file of the checkpoint: a link out or a FIFO is refused, unopened
+        member_file(found, member, f"checkpoint {str(found)!r}", "seqzoo", kind="checkpoint")
     # everything is read (and so checked) before anything is loaded into the objects given
     state = _read_state(found) if wanted else {}
     if wanted and not (found / "state.json").is_file():

@@ -19,16 +19,25 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from .errors import ConfigError
+from .validate import refuse_reserved
 
 __all__ = ["Run", "load_run", "load_run_file", "resolve_part", "train"]
 
 RUN_FILE = "run.json"
-Part = str | Mapping[str, Any] | None
+Part = str | Mapping[str, Any] | list[Any] | None  # a list: a hybrid model's layers
 
 
+# the parts every run has: for these ``resolve_part`` never returns None (it raises instead)
+_Required = Literal["model", "dataset", "optimizer", "trainer"]
+
+
+@overload
+def resolve_part(part: Part, what: _Required) -> tuple[str, dict[str, Any]]: ...
+@overload
+def resolve_part(part: Part, what: str) -> tuple[str, dict[str, Any]] | None: ...
 def resolve_part(part: Part, what: str) -> tuple[str, dict[str, Any]] | None:
     """``"adam"`` or ``{"name": "adam", "lr": 0.01}`` -> ``("adam", {"lr": 0.01})``."""
     if part is None:
@@ -38,13 +47,18 @@ def resolve_part(part: Part, what: str) -> tuple[str, dict[str, Any]] | None:
     if isinstance(part, str):
         return part, {}
     if isinstance(part, Mapping):
-        if "layers" in part and what == "model":
+        # a hybrid spec only when it names no other model: {"name": "mine", "layers": 3} is
+        # the model "mine" with its own `layers` argument
+        if "layers" in part and what == "model" and part.get("name") in (None, "hybrid"):
             return "hybrid", {k: v for k, v in part.items() if k != "name"}
         if "name" not in part:
             raise ConfigError(
                 f"a {what} mapping needs a 'name' key, got {dict(part)!r}", field=what
             )
-        return str(part["name"]), {k: v for k, v in part.items() if k != "name"}
+        config = {k: v for k, v in part.items() if k != "name"}
+        # what seqzoo passes itself (an optimizer's params, a schedule's optimizer, ...)
+        refuse_reserved(config, what, path=what)
+        return str(part["name"]), config
     if isinstance(part, list) and what == "model":
         return "hybrid", {"layers": part}
     raise ConfigError(
@@ -66,11 +80,12 @@ class Run:
     @property
     def best(self) -> dict[str, Any]:
         """The best epoch's row (by the trainer's monitored metric), as a flat dict."""
-        result = getattr(self.history, "result", None)
-        if result is None or result.best_epoch is None:
+        # any history a trainer returns is kept; only a History-like one has a best row
+        best_epoch = getattr(getattr(self.history, "result", None), "best_epoch", None)
+        if best_epoch is None:
             return {}
-        for row in self.history.rows:
-            if row.epoch == result.best_epoch:
+        for row in getattr(self.history, "rows", ()):
+            if row.epoch == best_epoch:
                 return {
                     "epoch": row.epoch,
                     "train_loss": row.train_loss,
@@ -95,11 +110,11 @@ def build_parts(
     from the data (``input_size``, ``output_size``, ``output``) unless the spec sets them.
     ``model_too=False`` builds the data alone (the model is None)."""
     registry = _registry(registry)
-    data_name, data_config = resolve_part(spec["dataset"], "dataset")  # type: ignore[misc]
+    data_name, data_config = resolve_part(spec["dataset"], "dataset")
     data = registry.create("dataset", data_name, **data_config)
     if not model_too:
         return None, data
-    model_name, model_config = resolve_part(spec["model"], "model")  # type: ignore[misc]
+    model_name, model_config = resolve_part(spec["model"], "model")
     if model_name == "hybrid":
         config = {"input_size": data.input_size, **model_config}
     else:
@@ -132,8 +147,10 @@ def train(
     (a model may also be a composed spec: ``{"layers": [...]}`` or a list of layer specs).
 
     ``options`` go to the trainer (``epochs``, ``batch_size``, ``clip``, ``patience``,
-    ``seed``, ``quiet``, ``plot``, ``save_every``). ``resume=RUN_DIR`` continues a run from its
-    last checkpoint (exactly where a Ctrl-C stopped it).
+    ``seed``, ``quiet``, ``plot``, ``save_every``; ``device``, ``precision``, ``compile``,
+    ``threads``: torch's intra-op threads, set before the model is built, default 1).
+    ``resume=RUN_DIR`` continues a run from its last checkpoint (exactly where a Ctrl-C
+    stopped it).
 
     Every part is built and checked (model, data, optimizer, schedule, trainer options, the
     monitor, the trainer's fit to the task, and for ``resume`` the checkpoint) before anything
@@ -152,6 +169,7 @@ def train(
     if clashing:
         raise ConfigError(f"trainer options may not be named {clashing}", field="trainer")
     source = None  # the init model of a new fine-tuning run
+    directory: Path | None
     if resume is not None:
         if init is not None:
             raise ConfigError("resume continues a run as its run.json describes it; drop init")
@@ -184,9 +202,9 @@ def train(
             model, dataset = prepare_parts(source, model, dataset, registry)
         elif model is None:
             model = "lstm"
-        trainer_name, trainer_config = resolve_part(trainer, "trainer")  # type: ignore[misc]
+        trainer_name, trainer_config = resolve_part(trainer, "trainer")
         spec = {
-            "model": _as_mapping(resolve_part(model, "model")),  # type: ignore[arg-type]
+            "model": _as_mapping(resolve_part(model, "model")),
             "dataset": _as_mapping(resolve_part(dataset, "dataset")),
             "optimizer": _as_mapping(resolve_part(optimizer, "optimizer")),
             "schedule": _as_mapping(resolve_part(schedule, "schedule")),
@@ -196,7 +214,8 @@ def train(
             spec["init"] = source.record()
         directory = Path(run_dir) if run_dir is not None else None
 
-    trainer_name, trainer_config = resolve_part(spec["trainer"], "trainer")  # type: ignore[misc]
+    trainer_name, trainer_config = resolve_part(spec["trainer"], "trainer")
+    _set_threads(registry, trainer_name, trainer_config)  # before any model is built
     if resume is None:
         # the model's initial weights come from the global RNG: seed it first, so the same
         # seed gives the same run (a resumed run loads its weights instead)
@@ -208,13 +227,15 @@ def train(
         from seqzoo.zoo.finetune import start_from_init
 
         data = start_from_init(net, data, spec["init"], source)
-    optimizer_name, optimizer_config = resolve_part(spec["optimizer"], "optimizer")  # type: ignore[misc]
+    optimizer_name, optimizer_config = resolve_part(spec["optimizer"], "optimizer")
     torch_optimizer = _build(
         registry, "optimizer", optimizer_name, params=net.parameters(), **optimizer_config
     )
     torch_schedule = None
     if spec.get("schedule"):
-        schedule_name, schedule_config = resolve_part(spec["schedule"], "schedule")  # type: ignore[misc]
+        resolved = resolve_part(spec["schedule"], "schedule")
+        assert resolved is not None  # a non-empty schedule always resolves
+        schedule_name, schedule_config = resolved
         torch_schedule = _build(
             registry, "schedule", schedule_name, optimizer=torch_optimizer, **schedule_config
         )
@@ -250,6 +271,19 @@ def train(
                 training={k: v for k, v in trainer_config.items() if k not in ("quiet", "run_dir")},
             )  # fmt: skip
     return Run(model=net, data=data, history=history, spec=spec, directory=directory)
+
+
+def _set_threads(registry: Any, trainer: str, config: Mapping[str, Any]) -> None:
+    """Apply the trainer's ``threads`` option (its registered default when not given; a
+    trainer without one leaves torch's setting) to torch's intra-op threads."""
+    from .device import set_threads
+
+    if "threads" in config:
+        set_threads(config["threads"])
+        return
+    record = registry.get("trainer", trainer)
+    if "threads" in (getattr(record, "defaults", None) or {}):
+        set_threads(record.defaults["threads"])
 
 
 @contextlib.contextmanager
@@ -341,8 +375,12 @@ def _as_mapping(resolved: tuple[str, dict[str, Any]] | None) -> dict[str, Any] |
 
 
 def read_run_spec(directory: Path) -> dict[str, Any]:
-    """The ``run.json`` of a run directory, with a clear error when it is not one."""
-    path = Path(directory) / RUN_FILE
+    """The ``run.json`` of a run directory, with a clear error when it is not one (a link out
+    of the directory or a special file in its place is refused unopened)."""
+    from .files import member_file
+
+    where = f"run directory {str(directory)!r}"
+    path = member_file(directory, RUN_FILE, where, "seqzoo", kind="run directory")
     if not path.is_file():
         raise ConfigError(
             f"{str(directory)!r} is not a run directory: it has no {RUN_FILE} "
@@ -352,6 +390,8 @@ def read_run_spec(directory: Path) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:  # json recurses once per nesting level
+        raise ConfigError(f"{path} nests too deeply to be a run file") from None
 
 
 def load_run(

@@ -6,7 +6,9 @@ Heavy imports (torch, the trainers) happen inside each command, so ``seqzoo --he
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,46 @@ def _value(raw: str, option: str, key: str) -> Any:
     return value
 
 
+#: ``--threads`` of the inference commands (predict, evaluate, generate, forecast).
+threads_option = click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Torch intra-op CPU threads (1: fastest for these small models on a shared CPU; "
+    "raise it on a free many-core machine).",
+)
+
+
+def apply_threads(threads: int | None) -> None:
+    """Set torch's intra-op threads for an inference command (default 1; None: leave them)."""
+    if threads is not None:
+        from seqzoo.core.device import set_threads
+
+        set_threads(threads)
+
+
+@contextlib.contextmanager
+def _warning_lines() -> Iterator[None]:
+    """Show the trainers' own warnings (a compile fallback) as one ``warning: ...`` line on
+    stderr while training runs; any other warning as Python shows it."""
+    import warnings
+
+    shown = warnings.showwarning
+
+    def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if category.__name__ == "CompileFallbackWarning":
+            click.echo(f"warning: {message}", err=True)
+        else:
+            shown(message, category, *args, **kwargs)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
 def _merge(part: Any, extra: dict[str, Any]) -> Any:
     if not extra:
         return part
@@ -118,6 +160,34 @@ def _merge(part: Any, extra: dict[str, Any]) -> Any:
 )
 @click.option("--no-plot", is_flag=True, help="Do not draw loss.png (matplotlib is not loaded).")
 @click.option("--quiet", is_flag=True, help="No progress bars, epoch lines or loss plot.")
+@click.option(
+    "--device",
+    metavar="auto|cpu|cuda|cuda:N|mps",
+    help="Where to train (default auto: CUDA, then MPS, then the CPU).",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["32", "bf16", "16-mixed"]),
+    help="32 (default), bf16 autocast, or 16-mixed (fp16 autocast + gradient scaling; CUDA).",
+)
+@click.option(
+    "--compile",
+    "compile_model",
+    is_flag=True,
+    default=None,
+    help="torch.compile the training forward (falls back to eager with a warning).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="Torch intra-op CPU threads (default 1: small models gain little from more).",
+)
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    help="Train on this many local processes with the ddp trainer (torchrun; the global "
+    "--batch-size is split between them).",
+)
 def train(**flags: Any) -> None:
     """Train a model on a dataset; writes a run directory with checkpoints and metrics."""
     from seqzoo.core.workflow import load_run_file
@@ -169,6 +239,16 @@ def train(**flags: Any) -> None:
         options["plot"] = False
     if flags["save_every"] is not None:
         options["save_every"] = _value(flags["save_every"], "--save-every", "save_every")
+    if flags["device"] is not None:
+        from seqzoo.core.device import resolve_device
+
+        resolve_device(flags["device"])  # a device this machine lacks: before anything loads
+        options["device"] = flags["device"]
+    for key, flag in (("precision", "precision"), ("compile", "compile_model")):
+        if flags[flag] is not None:
+            options[key] = flags[flag]
+    if flags["threads"] is not None:
+        options["threads"] = flags["threads"]
     if flags["resume"]:
         fixed = [
             f"--{name.replace('_', '-')}"
@@ -180,10 +260,27 @@ def train(**flags: Any) -> None:
         if fixed:
             raise ConfigError(
                 "--resume continues the run as its run.json describes it; only --epochs, "
-                "--batch-size, --clip, --patience, --seed, --save-every, --no-plot, --quiet "
-                "and -T apply (got " + ", ".join(fixed).replace("--config-file", "--config") + ")"
+                "--batch-size, --clip, --patience, --seed, --save-every, --no-plot, --quiet, "
+                "--device, --precision, --compile, --threads and -T apply (got "
+                + ", ".join(fixed).replace("--config-file", "--config")
+                + ")"
             )
-        run = run_training(resume=flags["resume"], overwrite=flags["overwrite"], **options)
+        if (flags["nproc"] or 1) > 1:  # the same command on N processes: their exit status
+            from seqzoo.core.workflow import read_run_spec
+            from seqzoo.plugins.ddp_launch import launch, trainer_of
+
+            spec = read_run_spec(Path(flags["resume"]))
+            click.get_current_context().exit(launch(flags["nproc"], trainer_of(spec["trainer"])))
+        from seqzoo.plugins.ddp_launch import follower, follower_resume
+
+        # ranks other than 0 resume from a private copy: rank 0 alone holds and writes the run
+        with (
+            follower_resume(flags["resume"])
+            if follower()
+            else contextlib.nullcontext(flags["resume"]) as source,
+            _warning_lines(),
+        ):
+            run = run_training(resume=source, overwrite=flags["overwrite"], **options)
     else:
         arguments.update(options)
         if flags["overwrite"]:
@@ -197,7 +294,18 @@ def train(**flags: Any) -> None:
             data_name = _name_of(arguments["dataset"])
             stamp = time.strftime("%Y%m%d-%H%M%S")
             arguments["run_dir"] = str(Path("runs") / f"{model_name}-{data_name}-{stamp}")
-        run = run_training(**arguments)
+        from seqzoo.plugins.ddp_launch import follower, launch, trainer_of
+
+        if (flags["nproc"] or 1) > 1:  # the same command on N processes: their exit status
+            extra = [] if flags["run_dir"] else ["--run-dir", str(arguments["run_dir"])]
+            code = launch(flags["nproc"], trainer_of(arguments.get("trainer")), extra)
+            click.get_current_context().exit(code)
+        if follower():  # a rank other than 0 of a ddp run: rank 0 alone writes the run
+            arguments["run_dir"] = None
+        with _warning_lines():
+            run = run_training(**arguments)
+    if follower():
+        return
     best = run.best
     summary = ", ".join(f"{k}={v:.4g}" for k, v in best.items() if isinstance(v, float))
     click.echo(f"run: {run.directory}")
@@ -222,7 +330,8 @@ def _name_of(part: Any) -> str:
 @click.argument("run_dir", type=click.Path())
 @click.option("--split", type=click.Choice(["train", "validation", "test"]), default="test")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def evaluate(run_dir: str, split: str, as_json: bool) -> None:
+@threads_option
+def evaluate(run_dir: str, split: str, as_json: bool, threads: int | None) -> None:
     """Evaluate a run's best model on a split, beside naive baselines.
 
     A fine-tuned zero-shot forecaster is scored by rolling forecasts through the split (MASE,
@@ -234,6 +343,7 @@ def evaluate(run_dir: str, split: str, as_json: bool) -> None:
     from seqzoo.core.metrics import format_report
     from seqzoo.core.workflow import RUN_FILE, load_run
 
+    apply_threads(threads)
     path = Path(run_dir)
     if not (path / RUN_FILE).is_file() and _saved_forecaster(path):
         raise ConfigError(_unscorable(run_dir, f"it is a saved model folder (no {RUN_FILE})"))
@@ -266,6 +376,8 @@ def _saved_forecaster(path: Path) -> bool:
         return False
     if not isinstance(document, dict):
         return False
+    if isinstance(document.get("seqzoo"), dict):
+        document = document["seqzoo"]  # the current layout: seqzoo's data under "seqzoo"
     return document.get("task") == "zero-shot-forecast" or document.get("model") == (
         "patch-forecaster"
     )
@@ -337,8 +449,8 @@ def _evaluate_forecaster(run: Any, split: str, where: str) -> dict[str, Any]:
             seasonal.append(values[[t - season + k % season for k in range(n)], j])
         history = values[: int(train[1]), j]
         m = season if season and len(history) > season else 1
-        scale = float(np.mean(np.abs(history[m:] - history[:-m]))) if len(history) > m else 0.0
-        scales.append(np.full(n, scale if scale > 1e-12 else np.nan))
+        mae = float(np.mean(np.abs(history[m:] - history[:-m]))) if len(history) > m else 0.0
+        scales.append(np.full(n, mae if mae > 1e-12 else np.nan))
     y, scale = np.concatenate(truth), np.concatenate(scales)
     levels = np.asarray(_LEVELS)
 
@@ -405,6 +517,7 @@ def _evaluate_forecaster(run: Any, split: str, where: str) -> dict[str, Any]:
 @click.option(
     "--plot", type=click.Path(), help="Also draw history and forecast (first series) to this PNG."
 )
+@threads_option
 def predict(
     target: str,
     steps: int,
@@ -415,6 +528,7 @@ def predict(
     batch_size: int,
     output: str | None,
     plot: str | None,
+    threads: int | None,
 ) -> None:
     """Forecast STEPS values past the end of the data (or of each series in --input) with a
     run's or zoo model.
@@ -428,6 +542,7 @@ def predict(
 
     from .predict_input import read_histories
 
+    apply_threads(threads)
     model, preprocessing, data = _load_target(target)
     if _is_quantile_forecaster(model):
         _predict_quantiles(target, model, preprocessing, data, steps, input_csv, output, plot)
@@ -611,11 +726,20 @@ def _read_series(path: str, names: list[str]) -> tuple[Any, list[str]]:
 )
 @click.option("--temperature", type=float, default=0.8, show_default=True)
 @click.option("--seed", type=int, help="Seed for repeatable sampling.")
-def generate(target: str, prompt: str, length: int, temperature: float, seed: int | None) -> None:
+@threads_option
+def generate(
+    target: str,
+    prompt: str,
+    length: int,
+    temperature: float,
+    seed: int | None,
+    threads: int | None,
+) -> None:
     """Continue PROMPT with a language model."""
     from seqzoo.core.validate import finite_number
 
     finite_number(temperature, "--temperature", minimum=0)  # before torch or a model loads
+    apply_threads(threads)
     from seqzoo.core.predict import generate_text
 
     model, preprocessing, _ = _load_target(target)
@@ -706,8 +830,10 @@ def _plot_forecast(
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    """Add ``train``, ``evaluate``, ``predict``, ``generate`` and ``forecast`` to ``seqzoo``."""
+    """Add ``train``, ``evaluate``, ``predict``, ``generate``, ``forecast`` and ``new-plugin``
+    to ``seqzoo``."""
     from .forecast_command import forecast
+    from .new_plugin import new_plugin
 
-    for command in (train, evaluate, predict, generate, forecast):
+    for command in (train, evaluate, predict, generate, forecast, new_plugin):
         cli.add_command(command)

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,7 @@ from seqzoo.core.validate import positive_int, probability
 
 __all__ = ["CELLS", "CELL_OPS", "CausalConv1d", "RecurrentCore"]
 
-CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+CELLS: dict[str, Callable[..., nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 #: The fused one-step kernel of each cell (``nonlinearity`` picks the Elman one). Each takes
 #: ``(x (batch, in), h (batch, hidden) or (h, c), w_ih, w_hh, b_ih, b_hh)``: the weights of one
@@ -94,7 +94,7 @@ class RecurrentCore(nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> State:
-        reference = self.rnn.weight_hh_l0
+        reference = cast(Tensor, self.rnn.weight_hh_l0)  # a Parameter torch names per layer
         shape = (self.num_layers * self.directions, batch_size, self.hidden_size)
         h = torch.zeros(shape, device=device or reference.device, dtype=dtype or reference.dtype)
         return (h, torch.zeros_like(h)) if self.cell == "lstm" else h

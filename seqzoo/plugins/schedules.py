@@ -12,7 +12,7 @@ schedule's interval: epochs for epoch schedules, optimizer steps for batch sched
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, cast
 
 from torch.optim import Optimizer, lr_scheduler
 
@@ -55,7 +55,12 @@ def plateau(
     if mode not in ("min", "max"):
         raise ConfigError(f"must be 'min' or 'max', got {mode!r}", field="mode")
     scheduler = lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode=mode, factor=factor, patience=patience, threshold=threshold, min_lr=min_lr
+        optimizer,
+        mode=cast(Literal["min", "max"], mode),  # checked above
+        factor=factor,
+        patience=patience,
+        threshold=threshold,
+        min_lr=min_lr,
     )
     return _tag(scheduler, "epoch")
 
@@ -76,7 +81,7 @@ def onecycle(
         max_lr=max_lr,
         total_steps=positive_int(total_steps, "total_steps"),
         pct_start=pct_start,
-        anneal_strategy=anneal,
+        anneal_strategy=cast(Literal["cos", "linear"], anneal),  # torch checks it
     )
     return _tag(scheduler, "batch")
 

@@ -1,4 +1,5 @@
-"""The built-in trainers plugin: ``supervised`` and ``tbptt`` (string factories, no torch).
+"""The built-in trainers plugin: ``supervised``, ``tbptt`` and ``ddp`` (string factories, no
+torch).
 
 A trainer is built from options, ``trainer = create("trainer", "supervised", epochs=20)``, and
 run with ``trainer.fit(model, data, optimizer, schedule=None, resume=None) -> History``
@@ -27,6 +28,10 @@ COMMON_DEFAULTS = {
     "restore_best": True,
     "save_every": 30.0,
     "plot": True,
+    "device": "auto",
+    "precision": "32",
+    "compile": False,
+    "threads": 1,
 }
 
 
@@ -47,4 +52,12 @@ def register_trainers(register: Register) -> None:
         defaults={**COMMON_DEFAULTS, "chunk": 32},
         tasks=["forecast", "language-model"],
         model_output="sequence",
+    )
+    register(
+        "ddp",
+        "seqzoo.plugins.trainers_ddp:DDP",
+        description="Supervised training on several processes with DistributedDataParallel "
+        "(torchrun or seqzoo train --nproc N; gloo on the CPU, NCCL on CUDA)",
+        defaults={**COMMON_DEFAULTS, "timeout": 300.0},
+        tasks=["forecast", "regression", "classification", "language-model"],
     )

@@ -16,6 +16,17 @@ The data is checked once per ``fit`` (shapes agree, float inputs and targets fin
 batch. With the environment variable ``SEQZOO_PROFILE=FILE``, ``fit`` also writes where its time
 went (epochs, checkpoints, history files, plot, checks; fsyncs) to ``FILE`` as JSON.
 
+Devices, precision, compilation, threads: ``device`` (``"auto"``: the model's own accelerator,
+else CUDA, then MPS, then the CPU) is where the model, its optimizer state and the batches
+live; checkpoints hold CPU-loadable safetensors, so a CUDA run resumes on the CPU
+(``device="cpu"``, or ``"auto"`` on a machine without a GPU). ``precision`` ``"bf16"`` or
+``"16-mixed"`` runs each training forward and loss under :func:`torch.autocast` (validation
+stays float32); ``"16-mixed"`` also scales the loss with a :class:`torch.amp.GradScaler`, whose
+state the checkpoints keep, and needs CUDA (the CPU lacks fp16 recurrent kernels: use bf16
+there). ``compile=True`` runs the training forward through :func:`torch.compile`; a model that
+cannot compile gives a :class:`CompileFallbackWarning` and trains uncompiled. ``threads``
+(default 1) sets torch's intra-op threads when ``fit`` starts (None: leave them).
+
 A NaN/inf loss raises ``NonFiniteLossError`` after the last finite weights are put back;
 Ctrl-C stops at the end of the batch in progress, saves that exact position (epoch, batch, the
 epoch's losses so far, every random state) as ``last`` and raises ``TrainingInterrupted``: a
@@ -31,18 +42,25 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import torch
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from seqzoo.core.data import SequenceData, Split
+from seqzoo.core.device import (
+    autocast,
+    resolve_device,
+    resolve_precision,
+    resolve_threads,
+    set_threads,
+)
 from seqzoo.core.errors import ConfigError
 from seqzoo.core.metrics import language_model_metrics, predict_split, raw_inputs, target_layout
-from seqzoo.core.modules import detach_state
+from seqzoo.core.modules import detach_state, map_state
 from seqzoo.core.rundir import lock_run
 from seqzoo.core.training import (
     EpochRow,
@@ -55,6 +73,7 @@ from seqzoo.core.training import (
     progress_bar,
     schedule_interval,
 )
+from seqzoo.plugins.training_devices import CompileFallbackWarning, compiled, place
 from seqzoo.plugins.training_run import (
     DeferredInterrupt,
     Progress,
@@ -64,8 +83,7 @@ from seqzoo.plugins.training_run import (
     text,
 )
 
-__all__ = ["TBPTT", "VAL_METRICS", "Supervised", "per_step_forecast"]
-
+__all__ = ["TBPTT", "VAL_METRICS", "CompileFallbackWarning", "Supervised", "per_step_forecast"]
 
 #: The validation metrics each task logs per epoch (``monitor`` may name any of them).
 VAL_METRICS = {
@@ -94,8 +112,14 @@ class _Step(NamedTuple):
     params: list[nn.Parameter]  # what clipping acts on
     schedule: Callable[[], Any] | None  # a per-batch schedule's step
     generator: torch.Generator  # shuffles the batches
+    cast: Callable[[], AbstractContextManager[Any]]  # autocast (or nothing) of forward + loss
+    scaler: torch.amp.GradScaler | None  # precision="16-mixed"
 
 
+@overload
+def _integer(value: Any, field: str, minimum: int, optional: Literal[False] = False) -> int: ...
+@overload
+def _integer(value: Any, field: str, minimum: int, optional: Literal[True]) -> int | None: ...
 def _integer(value: Any, field: str, minimum: int, optional: bool = False) -> int | None:
     if value is None and optional:
         return None
@@ -137,7 +161,10 @@ class Supervised:
     is always saved, and Ctrl-C saves too, so only a hard kill loses work: at most that long, or
     one epoch when epochs take longer), ``checkpoint_every`` (also keep ``epoch-NNNN`` every that
     many epochs), ``restore_best`` (end with the best weights rather than the last), ``plot``
-    (draw ``loss.png`` at the end; False: matplotlib is never imported).
+    (draw ``loss.png`` at the end; False: matplotlib is never imported), ``device``
+    (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``), ``precision`` (``32``, ``bf16``,
+    ``16-mixed``), ``compile`` (torch.compile the training forward), ``threads`` (torch
+    intra-op threads, default 1; None: torch's own setting).
     """
 
     name = "supervised"
@@ -156,6 +183,10 @@ class Supervised:
         restore_best: bool = True,
         save_every: float | str = 30.0,
         plot: bool = True,
+        device: str = "auto",
+        precision: str = "32",
+        compile: bool = False,
+        threads: int | None = 1,
     ) -> None:
         self.epochs = _integer(epochs, "epochs", 1)
         self.batch_size = _integer(batch_size, "batch_size", 1)
@@ -175,6 +206,14 @@ class Supervised:
         self.restore_best = bool(restore_best)
         self.save_every = _save_every(save_every)
         self.plot = bool(plot)
+        self.device = device.strip().lower() if isinstance(device, str) else device
+        resolve_device(self.device)  # now: a device this machine lacks fails before training
+        self.device = str(self.device)  # plain text in checkpoints (an index is CUDA's)
+        self.precision = resolve_precision(precision)
+        if not isinstance(compile, bool):
+            raise ConfigError(f"must be true or false, got {compile!r}", field="compile")
+        self.compile = compile
+        self.threads = resolve_threads(threads)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -199,7 +238,7 @@ class Supervised:
         are done); the detached per-batch losses (no host sync here: the caller syncs once per
         epoch). ``progress`` is kept current, so an interrupt can save the exact position."""
         losses = progress.losses
-        loss_fn, forward, params, step_batch, generator = step  # locals: the loop runs hot
+        loss_fn, forward, params, step_batch, generator, cast, scaler = step  # the loop runs hot
         clip = self.clip
         closure = isinstance(optimizer, torch.optim.LBFGS)  # re-evaluates the loss itself
         batches = split.batches(self.batch_size, shuffle=True, generator=generator)
@@ -208,21 +247,37 @@ class Supervised:
         get_rng_state = torch.get_rng_state
         for inputs, targets, lengths in batches:
             progress.rng = get_rng_state()  # what an interrupt inside this batch goes back to
+            loss: Tensor
             if closure:
 
                 def evaluate(x: Tensor = inputs, y: Tensor = targets, n: Any = lengths) -> Tensor:
                     optimizer.zero_grad(set_to_none=True)
-                    value = loss_fn(forward(x, n), y)
+                    with cast():
+                        value = loss_fn(forward(x, n), y)
                     value.backward()
                     if clip is not None:
                         nn.utils.clip_grad_norm_(params, clip)
                     return value
 
                 progress.stepping = True
-                loss = optimizer.step(evaluate)
+                # LBFGS.step(closure) returns the closure's loss tensor; torch's stubs type a
+                # closure as () -> float
+                loss = optimizer.step(evaluate)  # type: ignore[arg-type,assignment]  # see above
+            elif scaler is not None:
+                optimizer.zero_grad(set_to_none=True)
+                with cast():
+                    loss = loss_fn(forward(inputs, lengths), targets)
+                scaler.scale(loss).backward()
+                if clip is not None:
+                    scaler.unscale_(optimizer)  # clip the true gradients
+                    nn.utils.clip_grad_norm_(params, clip)
+                progress.stepping = True
+                scaler.step(optimizer)  # skipped when the scaled gradients overflowed
+                scaler.update()
             else:
                 optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(forward(inputs, lengths), targets)
+                with cast():
+                    loss = loss_fn(forward(inputs, lengths), targets)
                 loss.backward()
                 if clip is not None:
                     nn.utils.clip_grad_norm_(params, clip)
@@ -271,6 +326,7 @@ class Supervised:
         self._checked = None
         if cached is not None and cached[0] is model and cached[1] is data:
             return cached[2]  # check() prepared this very fit
+        place(model, optimizer, self.device, self.precision)
         reference = next(iter(model.parameters()), None)
         device = reference.device if reference is not None else torch.device("cpu")
         dtype = reference.dtype if reference is not None else None
@@ -287,6 +343,10 @@ class Supervised:
         scoring = _Scoring(data, validation)
         return _Checked(train, validation, monitor, scoring, time.perf_counter() - began)
 
+    def _forward(self, model: nn.Module) -> Callable[..., Any]:
+        """What a training step calls: ``f(inputs, lengths) -> outputs``."""
+        return forward_fn(model)
+
     def fit(
         self,
         model: nn.Module,
@@ -299,6 +359,7 @@ class Supervised:
         ``run_dir``). ``resume``: a run directory (its ``last`` checkpoint) or a checkpoint
         directory to continue from."""
         entered = time.perf_counter()
+        set_threads(self.threads)
         train, validation, monitor, scoring, checks = self._check(model, data, optimizer)
         run_dir = self.run_dir
         if run_dir is None and resume is not None:
@@ -306,12 +367,16 @@ class Supervised:
         # one training per run directory at a time, held from reading the checkpoint on
         with lock_run(run_dir) if run_dir is not None else nullcontext():
             run = Run(self, model, optimizer, schedule)
+            if self.precision == "16-mixed":  # before resume: its state is in the checkpoint
+                run.scaler = torch.amp.GradScaler(train.inputs.device.type)
             run.timings["checks"] += checks  # once per fit: the batch loop trusts the splits
             run.history.result.monitor = monitor
             if resume is not None:
                 run.resume(resume)
             with DeferredInterrupt(run.progress):
                 history = self._fit(run, model, data, train, validation, scoring, monitor)
+        # the loss scale reached (precision="16-mixed"), for a look after fit
+        self._scaler_state = None if run.scaler is None else run.scaler.state_dict()
         run.profile(time.perf_counter() - entered)
         return history
 
@@ -327,12 +392,18 @@ class Supervised:
     ) -> History:
         optimizer, schedule = run.optimizer, run.schedule
         interval = schedule_interval(schedule) if schedule is not None else None
+        forward = self._forward(model)
+        if self.compile:
+            forward = compiled(forward, type(model).__name__)
+        device = train.inputs.device
         step = _Step(
             loss_for(data.task),
-            forward_fn(model),
+            forward,
             [p for p in model.parameters() if p.requires_grad],
             schedule.step if interval == "batch" else None,
             run.generator,
+            lambda: autocast(device, self.precision),
+            run.scaler,
         )
         maximize = monitor == "val_accuracy"
         if isinstance(schedule, ReduceLROnPlateau):
@@ -366,6 +437,7 @@ class Supervised:
                 lr = optimizer.param_groups[0]["lr"]
                 row = EpochRow(epoch, train_loss, val_loss, lr, 0.0, metrics)
                 value = row.get(monitor)
+                assert value is not None, monitor  # _check chose a monitor every row holds
                 progress.stepping = True  # until the epoch is booked: no whole position
                 if isinstance(schedule, ReduceLROnPlateau):
                     schedule.step(value)  # it reacts to the monitored value
@@ -502,6 +574,10 @@ class TBPTT(Supervised):
             )
         return super()._check(model, data, optimizer)
 
+    def _forward(self, model: nn.Module) -> Callable[..., Any]:
+        # (piece, state) -> (output, state)
+        return model.forward_stateful  # type: ignore[return-value]  # nn.Module.__getattr__ is typed Tensor | Module
+
     def _prepare(self, model: nn.Module, data: SequenceData) -> tuple[Split, Split]:
         if getattr(model, "output", "sequence") != "sequence":
             raise ConfigError(
@@ -525,8 +601,18 @@ class TBPTT(Supervised):
         progress: Progress,
     ) -> list[Tensor]:
         losses = progress.losses
-        loss_fn, _, params, step_batch, generator = step
+        loss_fn, forward, params, step_batch, generator, cast, scaler = step
         clip, chunk = self.clip, self.chunk
+        # a state must match the inputs (or, for token ids, the weights) in dtype
+        floats = split.inputs.is_floating_point()
+        first = next(iter(params), None)
+        dtype = split.inputs.dtype if floats else (first.dtype if first is not None else None)
+        cast_state = None
+        if self.precision != "32" and dtype is not None:
+
+            def cast_state(t: Tensor) -> Tensor:
+                return t.to(dtype) if t.is_floating_point() else t
+
         batches = split.batches(self.batch_size, shuffle=True, generator=generator)
         if progress.batch:
             batches = itertools.islice(batches, progress.batch, None)
@@ -536,17 +622,29 @@ class TBPTT(Supervised):
             state = None  # every batch starts its sequences from the initial state
             for start in range(0, inputs.shape[1], chunk):
                 optimizer.zero_grad(set_to_none=True)
-                output, state = model.forward_stateful(inputs[:, start : start + chunk], state)
-                loss = loss_fn(output, targets[:, start : start + chunk])
-                loss.backward()
+                with cast():
+                    output, state = forward(inputs[:, start : start + chunk], state)
+                    loss = loss_fn(output, targets[:, start : start + chunk])
+                if scaler is None:
+                    loss.backward()
+                else:
+                    scaler.scale(loss).backward()
+                    if clip is not None:
+                        scaler.unscale_(optimizer)
                 if clip is not None:
                     nn.utils.clip_grad_norm_(params, clip)
                 # from the first step on, the batch is whole only at its end
                 progress.stepping = True
-                optimizer.step()
+                if scaler is None:
+                    optimizer.step()
+                else:
+                    scaler.step(optimizer)
+                    scaler.update()
                 if step_batch is not None:
                     step_batch()
                 state = detach_state(state)  # truncate: no gradient flows into earlier chunks
+                if cast_state is not None:  # autocast made it half precision: the model's again
+                    state = map_state(state, cast_state)
                 losses.append(loss.detach())
             progress.batch += 1
             progress.rng = None

@@ -20,6 +20,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -146,7 +147,8 @@ class DeferredInterrupt:
     and over Python's default handler (any other handler is left alone)."""
 
     def __init__(self, progress: Progress) -> None:
-        self.progress, self.previous = progress, None
+        self.progress = progress
+        self.previous: Callable[[int, FrameType | None], Any] | int | None = None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.progress.stop:
@@ -186,6 +188,7 @@ class Run:
         self.saved_epoch: int | None = None  # the epoch ``last`` on disk holds
         self.best_unsaved = False  # ``best`` improved since it was last saved
         self.timings = dict.fromkeys(("epochs", "checks", "checkpoints", "history", "plot"), 0.0)
+        self.scaler: torch.amp.GradScaler | None = None  # precision="16-mixed"; saved in state
         self.checkpoints, self.fsyncs = 0, fsync_count()
 
     def timed(self, what: str) -> _Timer:
@@ -218,6 +221,8 @@ class Run:
         self.saved_epoch = self.start
         if "rng" in state:
             restore_rng(state["rng"], self.generator)
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])  # the loss scale it had reached
         monitor = self.history.result.monitor
         if "history" in state:
             self.history = History.from_dict(state["history"])
@@ -256,6 +261,7 @@ class Run:
     def state(self, epoch: int, **extra: Any) -> dict[str, Any]:
         """The trainer state a checkpoint holds (tensors and plain values: ``state.json`` and
         ``state.safetensors``); ``extra`` adds keys or replaces them (``rng``)."""
+        scaler = {} if self.scaler is None else {"scaler": self.scaler.state_dict()}
         return {
             "epoch": epoch,
             **self.counters,
@@ -263,6 +269,7 @@ class Run:
             "history": self.history.to_dict(),
             "trainer": self.trainer.name,
             "options": self.trainer.options,
+            **scaler,
             **extra,
         }
 
@@ -278,7 +285,7 @@ class Run:
                 save_checkpoint(self.run_dir, f"epoch-{epoch:04d}", *parts, self.state(epoch))
                 self.checkpoints += 1
         seconds = self.trainer.save_every
-        if due and (seconds == "epoch" or clock() - self.saved_at >= seconds):
+        if due and (isinstance(seconds, str) or clock() - self.saved_at >= seconds):  # "epoch"
             self.save_last(epoch)
 
     def save_last(self, epoch: int, holds_good: bool = True, **extra: Any) -> Path:

@@ -231,7 +231,7 @@ class _Problem:
         generator = seeded(seed)
         self.sparse = sparse
         if sparse:
-            self.module: nn.Module = nn.Embedding(10, 3, sparse=True)
+            self.module: nn.Embedding | nn.Linear = nn.Embedding(10, 3, sparse=True)
             nn.init.normal_(self.module.weight, generator=generator)
             self.inputs = torch.randint(0, 10, (16,), generator=generator)
             self.targets = torch.randn(16, 3, generator=generator)

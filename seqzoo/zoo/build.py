@@ -55,11 +55,14 @@ HEADLINE = {"forecast": "mae", "regression": "mae", "language-model": "bpc"}
 _SPLIT = {"validation": 0.15, "test": 0.15}
 RECIPES: dict[str, dict[str, Any]] = {
     "linear-diabetes": {
-        "description": "Linear regression of diabetes progression from 10 baseline measurements",
+        "description": "Linear baseline (least squares) for diabetes progression from 10 "
+        "baseline measurements",
         "model": {"name": "linear", "window": 1},
         "dataset": {"name": "diabetes", "scale": True, "seed": 0, **_SPLIT},
-        "optimizer": {"name": "adam", "lr": 0.01},
-        "trainer": {"name": "supervised", "epochs": 100, "batch_size": 32},
+        # full-batch L-BFGS reaches the least-squares optimum (Adam with early stopping
+        # stopped short of it: test MAE 42.80 against least squares' 42.20)
+        "optimizer": {"name": "lbfgs", "lr": 1.0},
+        "trainer": {"name": "supervised", "epochs": 20, "batch_size": 100_000},
         "classical": {"kind": "least-squares"},
     },
     "rnn-nile": {
@@ -358,11 +361,14 @@ def _add_last_window(directory: Path, data: Any, card: dict[str, Any]) -> None:
     if record is None:  # a regression table or a text model: nothing to continue
         return
     write_last_window(directory, record)
-    config = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
+    from .pretrained import SEQZOO_KEY, parse_config
+
+    document = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
+    config = parse_config(document, str(directory))
     files = {**config["files"], LAST_WINDOW_NAME: file_sha256(directory / LAST_WINDOW_NAME)}
-    config["files"] = files
+    document[SEQZOO_KEY]["files"] = files  # save_pretrained's layout: seqzoo's data there
     # written as save_pretrained writes them (the folder is a staging copy, swapped in whole)
-    (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    (directory / CONFIG_NAME).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     text = render_card(
         name=config["model"],
         config=config["config"],

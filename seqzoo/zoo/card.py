@@ -1,9 +1,15 @@
 """The model card: ``README.md`` with Hub metadata (YAML front matter) and a body that says what
-the model is, how to load it, its config, how it was trained and how well it does."""
+the model is, how to load it, its config, how it was trained and how well it does.
+
+The front matter is huggingface_hub's ``ModelCardData``: the card's metrics become
+``EvalResult``s, so the Hub shows them as the card's ``model-index`` (evaluation results).
+huggingface_hub is imported only while a card is rendered: loading and predicting never need it.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -73,6 +79,40 @@ def _metrics_table(metrics: Mapping[str, Any], baselines: Mapping[str, Any]) -> 
     return lines
 
 
+def _eval_results(
+    metrics: Mapping[str, Any],
+    pipeline: str | None,
+    datasets: list[str],
+    on_test_split: bool,
+) -> list[Any]:
+    """This model's numeric metrics as ``EvalResult``s (the card's ``model-index``): one task
+    (the pipeline tag), the first dataset. Baselines stay in the body's table: the model-index
+    holds the scores of this model only."""
+    from huggingface_hub import EvalResult
+
+    if not pipeline:
+        return []  # the model-index needs a task type
+    dataset = datasets[0] if datasets else "custom"
+    results = []
+    for metric, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if not math.isfinite(value):
+            continue  # NaN/inf: not a result the Hub can show
+        results.append(
+            EvalResult(
+                task_type=pipeline,
+                dataset_type=dataset,
+                dataset_name=dataset,
+                dataset_split="test" if on_test_split else None,
+                metric_type=str(metric),
+                metric_name=str(metric),
+                metric_value=value,
+            )
+        )
+    return results
+
+
 def render_card(
     *,
     name: str,
@@ -84,7 +124,7 @@ def render_card(
     files: Mapping[str, str],
 ) -> str:
     """The text of ``README.md`` for a model saved under registry name ``name``."""
-    import yaml
+    from huggingface_hub import ModelCardData
 
     card = dict(card or {})
     _check(card)
@@ -100,26 +140,29 @@ def render_card(
         tags.append(task)
     if pipeline and pipeline not in tags:
         tags.append(pipeline)
-    meta: dict[str, Any] = {"library_name": "seqzoo", "tags": tags}
-    if pipeline:
-        meta["pipeline_tag"] = pipeline
-    if card.get("license"):
-        meta["license"] = card["license"]
-    if datasets:
-        meta["datasets"] = datasets
-    if metrics:
-        meta["metrics"] = list(metrics)
-
     repo_id = card.get("repo_id") or "ORG/NAME"
+    title = repo_id.split("/")[-1] if card.get("repo_id") else name
+    results = _eval_results(metrics, pipeline, datasets, on_test_split=not card.get("results_note"))
+    meta = ModelCardData(
+        library_name="seqzoo",
+        tags=tags,
+        pipeline_tag=pipeline,
+        license=card.get("license") or None,
+        datasets=datasets or None,
+        metrics=list(metrics) or None,
+        model_name=title if results else None,
+        eval_results=results or None,
+    )
+
     what = f"A seqzoo `{name}` model" + (f" for {task}" if task else "")
     if datasets:
         what += " trained on " + ", ".join(f"`{d}`" for d in datasets)
     lines = [
         "---",
-        yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(),
+        meta.to_yaml().rstrip(),
         "---",
         "",
-        f"# {repo_id.split('/')[-1] if card.get('repo_id') else name}",
+        f"# {title}",
         "",
         what + ", made with [seqzoo](https://pypi.org/project/seqzoo/).",
         "",

@@ -16,7 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from seqzoo.core.errors import ConfigError
+from seqzoo.core.errors import ConfigError, WeightsError
+from seqzoo.core.files import member_path
 from seqzoo.core.hookspecs import Register, hookimpl
 
 __all__ = [
@@ -70,8 +71,17 @@ def read_catalogue(path: str | os.PathLike[str] | None = None) -> dict[str, Any]
 
 
 def bundled_directory(name: str, root: str | os.PathLike[str] | None = None) -> Path:
-    """Where the bundled files of entry ``name`` are (``<root>/models/<name>``)."""
-    return (Path(root) if root is not None else ZOO_ROOT) / "models" / name
+    """Where the bundled files of entry ``name`` are (``<root>/models/<name>``); a name that
+    is no plain folder name (``..``, ``a/b``, absolute) is a :class:`WeightsError`."""
+    models = (Path(root) if root is not None else ZOO_ROOT) / "models"
+    where = f"zoo models folder {str(models)!r}"
+    path = member_path(models, name, where, "the zoo catalogue", kind="zoo's models folder")
+    if path.is_symlink() and not path.resolve().is_relative_to(models.resolve()):
+        raise WeightsError(
+            f"{where}: entry {name!r} is a link out of the zoo's models folder; a bundled "
+            "entry's files live inside the package (replace the link with the folder)"
+        )
+    return path
 
 
 def registration(
@@ -84,6 +94,11 @@ def registration(
         raise ConfigError(f"zoo catalogue entry {name!r} lacks {', '.join(missing)}")
     metadata = {key: entry[key] for key in METADATA_KEYS}
     directory = bundled_directory(name, root)
+    if not isinstance(entry["files"], dict):
+        raise ConfigError(f"zoo catalogue entry {name!r}: 'files' must map file names to sha256")
+    where = f"zoo entry {name!r} at {str(directory)!r}"
+    for file in entry["files"]:  # checked again, on disk, by every load
+        member_path(directory, file, where, "the zoo catalogue")
     return str(directory), {"description": entry.get("description", ""), **metadata}
 
 

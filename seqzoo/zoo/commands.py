@@ -1,4 +1,4 @@
-"""``seqzoo zoo ...`` (list, info, download, push, build) and ``seqzoo export``.
+"""``seqzoo zoo ...`` (list, info, download, push, build, publish) and ``seqzoo export``.
 
 Added by the zoo plugin's ``register_commands`` (:mod:`seqzoo.zoo.catalogue`). Only click is
 imported here; torch, huggingface_hub and statsmodels are imported inside the commands that
@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from seqzoo.core.errors import ConfigError, UnknownNameError, WeightsError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["export", "zoo"]
 
@@ -57,7 +60,7 @@ def _dataset_name(dataset: Any) -> str:
     return str(dataset) if dataset else "-"
 
 
-def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
+def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> None:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
@@ -117,13 +120,13 @@ def list_command(as_json: bool) -> None:
 @click.option("--revision", help="A Hub branch, tag or commit (Hub entries and repo ids).")
 def info(name: str, revision: str | None) -> None:
     """Print the model card (README.md) of a zoo entry, a Hub repo id or a model directory."""
-    from .hub import CARD_NAME
+    from .hub import CARD_NAME, member_file
     from .sources import locate
 
     directory, _, where = locate(
         name, revision, registry=_registry(), local_files_only=False, cache_dir=None
     )
-    card = directory / CARD_NAME
+    card = member_file(directory, CARD_NAME, where, "the seqzoo model format")  # no link out
     if not card.is_file():
         raise WeightsError(f"{where} has no model card ({CARD_NAME})")
     click.echo(card.read_text(encoding="utf-8").rstrip("\n"))
@@ -259,6 +262,43 @@ def build(
     click.echo(
         f"built {len(built)} entries in {seconds:.0f}s; catalogue: {root / 'catalogue.json'}"
     )
+
+
+@zoo.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--name", help="The entry's name (default: OUT_DIR's folder name).")
+@click.option("--description", help="One line for `seqzoo zoo list` and the model card.")
+@click.option("--checkpoint", default="best", show_default=True, help="The checkpoint to publish.")
+@click.option("--split", default="test", show_default=True, help="The split scored for metrics.")
+@click.option("--repo-id", help="The Hub repository the entry will live in ('org/name').")
+@click.option("--license", "license_", help="The license on the model card (e.g. apache-2.0).")
+@click.option("--record", type=click.Path(dir_okay=False), help="Also write the record here.")
+def publish(
+    run_dir: str,
+    out_dir: str,
+    name: str | None,
+    description: str | None,
+    checkpoint: str,
+    split: str,
+    repo_id: str | None,
+    license_: str | None,
+    record: str | None,
+) -> None:
+    """Publish a trained RUN_DIR as the zoo entry folder OUT_DIR (weights, config, card,
+    reference outputs) and print its catalogue record, {name: record}, as JSON."""
+    from seqzoo.core.workflow import write_json_atomic
+
+    from .publish import publish_run
+
+    entry = publish_run(
+        run_dir, out_dir, name=name, description=description, checkpoint=checkpoint,
+        split=split, repo_id=repo_id, license=license_, registry=_registry(),
+    )  # fmt: skip
+    document = {name or Path(out_dir).expanduser().resolve().name: entry}
+    if record:
+        write_json_atomic(Path(record), document)
+    click.echo(json.dumps(document, indent=2))
 
 
 @click.command()

@@ -202,6 +202,7 @@ def check_architecture(init: InitModel, model: Any, registry: Any = None) -> dic
     ``model`` naming another architecture, or an option that would change a weight's shape
     (``hidden_size``, ``input_size``, ...), is a :class:`ConfigError` naming it."""
     registry = _registry(registry)
+    options: dict[str, Any]
     if model is None:
         name, options = None, {}
     elif isinstance(model, str):
@@ -261,11 +262,14 @@ def prepare_parts(
 
     registry = _registry(registry)
     config = check_architecture(init, model, registry)
-    data_name, data_config = resolve_part(dataset, "dataset")  # type: ignore[misc]
+    data_name, data_config = resolve_part(dataset, "dataset")
     accepted = _accepts(registry, data_name)
     pre = init.preprocessing
     if init.forecaster:
-        wanted = {"window": 1, "horizon": 1}  # the forecaster cuts its own windows
+        wanted: dict[str, int | None] = {
+            "window": 1,
+            "horizon": 1,
+        }  # the forecaster cuts its own windows
     else:
         wanted = {"window": getattr(pre, "window", None), "horizon": getattr(pre, "horizon", None)}
     for key, value in wanted.items():
@@ -386,6 +390,7 @@ def _rescale(values: torch.Tensor, old: Any, new: Any) -> torch.Tensor:
     if (old is None and new is None) or values.numel() == 0:
         return values
     count = _columns(old) or _columns(new)
+    assert count is not None  # old or new is a scaler here
     shape = values.shape
     rows = values.double().numpy().reshape(-1, count)
     if old is not None:
@@ -519,7 +524,8 @@ def save_finetuned(
     )
     path = Path(target) / CONFIG_NAME
     document = json.loads(path.read_text(encoding="utf-8"))
-    document["fine_tuned_from"] = source  # config.json's checksum is nobody's: files list weights
+    # seqzoo's data sits under "seqzoo" (config.json's checksum is nobody's: files list weights)
+    document["seqzoo"]["fine_tuned_from"] = source
     atomic_write(path, json.dumps(document, indent=2) + "\n")
     model.pretrained_config = {**(getattr(model, "pretrained_config", None) or {})}
     model.pretrained_config["fine_tuned_from"] = source
@@ -790,7 +796,7 @@ def train_forecaster(
     from seqzoo.core.workflow import RUN_FILE, Run, build_parts, resolve_part, write_json_atomic
 
     registry = _registry(registry)
-    trainer_name, trainer_config = resolve_part(trainer or FORECASTER_TRAINER, "trainer")  # type: ignore[misc]
+    trainer_name, trainer_config = resolve_part(trainer or FORECASTER_TRAINER, "trainer")
     if trainer_name not in ("supervised", FORECASTER_TRAINER):
         raise ConfigError(
             f"a zero-shot forecaster is fine-tuned by its own loop, not by trainer {trainer_name!r}",
@@ -809,7 +815,7 @@ def train_forecaster(
             "a zero-shot forecaster is fine-tuned at a constant learning rate; drop the schedule",
             field="schedule",
         )
-    optimizer_name, optimizer_config = resolve_part(optimizer or "adamw", "optimizer")  # type: ignore[misc]
+    optimizer_name, optimizer_config = resolve_part(optimizer or "adamw", "optimizer")
     if optimizer_name not in ("adam", "adamw"):
         raise ConfigError(
             f"a zero-shot forecaster is fine-tuned with AdamW, not {optimizer_name!r}; give only "
@@ -844,7 +850,7 @@ def train_forecaster(
     settings = {"steps": 300, "batch_size": 32, "patience": 4, "clip": 1.0, "seed": 0, **options}
     settings.setdefault("horizon", min(net.horizon, held) if held else net.horizon)
     quiet = bool(settings.pop("quiet", False))
-    spec = {
+    spec: dict[str, Any] = {
         "init": init.record(),
         "model": model_part,
         "dataset": data_part,

@@ -13,13 +13,13 @@ import hashlib
 import json
 import os
 import re
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
 from seqzoo import __version__
+from seqzoo.core import files
 from seqzoo.core.errors import ConfigError, SeqzooError, WeightsError
 
 if TYPE_CHECKING:
@@ -34,13 +34,16 @@ __all__ = [
     "WEIGHTS_NAME",
     "PushPlan",
     "check_model_files",
+    "check_revision",
     "download",
     "file_sha256",
     "is_repo_id",
+    "member_file",
     "parse_repo_id",
     "pickle_files",
     "plan_push",
     "push_to_hub",
+    "repo_file_names",
 ]
 
 CONFIG_NAME = "config.json"
@@ -121,36 +124,57 @@ def member_file(directory: Path, name: Any, where: str, source: str) -> Path:
     """The path of the file ``name`` inside the model folder ``directory``, after checking that
     it names a plain file of the folder itself: no separators, ``..``, absolute paths or hidden
     tricks, and no link or special file (device, FIFO) in its place. A name read from a
-    ``config.json`` or a catalogue is never trusted to stay inside the folder on its own."""
-    text = name if isinstance(name, str) else repr(name)
+    ``config.json`` or a catalogue is never trusted to stay inside the folder on its own.
+    (:func:`seqzoo.core.files.member_file`; a Hub cache snapshot's links to its repository's
+    ``blobs`` folder count as plain files.)"""
+    directory = Path(directory)
+    blobs = [directory.parent.parent / "blobs"] if directory.parent.name == "snapshots" else []
+    return files.member_file(directory, name, where, source, links_within=blobs)
+
+
+def repo_file_names(names: Iterable[str], where: str) -> list[str]:
+    """``names`` (a Hub repository's file list), each checked to be a relative path inside the
+    repository: no ``..`` segment, absolute, drive or backslash form, no empty segment. A
+    listing naming one is refused whole, before anything is downloaded (huggingface_hub also
+    refuses such a name when asked to download it, but only after other files were)."""
+    checked = []
+    for name in names:
+        parts = name.split("/") if isinstance(name, str) else []
+        if (
+            not parts
+            or any(part in ("", ".", "..") for part in parts)
+            or any(c in name for c in "\\\0")
+            or PureWindowsPath(parts[0]).drive  # "C:x" leaves the folder on Windows
+        ):
+            raise WeightsError(
+                f"{where} lists the file {name!r}, which would lie outside the repository's "
+                "folder; seqzoo downloads nothing from a repository naming one (ask its owner "
+                "to rename it)"
+            )
+        checked.append(name)
+    return checked
+
+
+def check_revision(revision: str | None) -> None:
+    """Refuse a revision that is no git ref or commit: huggingface_hub files a branch or tag
+    under the cache's ``refs/<revision>``, so ``..`` or an absolute path there would read or
+    write outside the cache. Git itself forbids ``..``, a leading ``/`` and ``\\`` in refs."""
+    if revision is None:
+        return
     if (
-        not isinstance(name, str)
-        or not name
-        or name in (".", "..")
-        or any(c in name for c in "/\\\0:")
-        or Path(name).is_absolute()
+        not isinstance(revision, str)
+        or not revision.strip()
+        or revision.startswith("/")
+        or ".." in revision
+        or any(c in revision for c in "\\\0")
+        or any(part in ("", ".") for part in revision.split("/"))
+        or any(ord(c) < 32 for c in revision)
     ):
-        raise WeightsError(
-            f"{where}: {source} lists the file {text!r}, which is not a plain file name of the "
-            "model folder; a model folder may name only files directly inside itself"
+        raise ConfigError(
+            f"revision {revision!r} is not a branch, tag or commit name (no '..', leading '/', "
+            "backslash or empty part); give one that exists on the Hub",
+            field="revision",
         )
-    path = directory / name
-    try:
-        mode = os.lstat(path).st_mode
-    except OSError:
-        return path  # missing: the caller says so
-    if stat.S_ISREG(mode):
-        return path  # a plain file directly inside the folder (the name has no separators)
-    # a Hub cache snapshot links each file to a blob of the same repository's cache folder
-    root = directory.parent.parent if directory.parent.name == "snapshots" else directory
-    target = path.resolve()
-    if not stat.S_ISLNK(mode) or not target.is_file() or not target.is_relative_to(root.resolve()):
-        raise WeightsError(
-            f"{where}: {name} is a link out of the model folder or a special file, not a "
-            "plain file; seqzoo reads only plain files of a model folder (replace it with "
-            "the file itself)"
-        )
-    return path
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -241,6 +265,7 @@ def download(
     from huggingface_hub.errors import HfHubHTTPError
 
     repo_id, revision = parse_repo_id(repo_id, revision)
+    check_revision(revision)  # before the cache's refs/<revision> is read or written
     endpoint = _endpoint()
     offline = local_files_only or _offline()
     cache = str(cache_dir) if cache_dir is not None else None
@@ -279,8 +304,9 @@ def download(
         except Exception as exc:  # connection refused, timeout, proxy: try the cache below
             unreachable = exc
         else:
-            names = [sibling.rfilename for sibling in info.siblings or []]
-            check_model_files(names, _describe(repo_id, revision))
+            where = _describe(repo_id, revision)
+            names = repo_file_names([s.rfilename for s in info.siblings or []], where)
+            check_model_files(names, where)
     try:
         return snapshot(offline or unreachable is not None)
     except Exception as exc:
@@ -327,12 +353,20 @@ def plan_push(
     root = Path(directory)
     if not root.is_dir():
         raise ConfigError(f"{str(root)!r} is not a directory; save the model there first")
-    files = sorted(
-        path.relative_to(root).as_posix()
-        for path in root.rglob("*")
-        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts)
-    )
     where = f"model directory {str(root)!r}"
+    inside = root.resolve()
+    files = []
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            continue
+        if path.is_symlink() and not path.resolve().is_relative_to(inside):
+            # uploading it would publish a file from outside the folder
+            raise WeightsError(
+                f"{where}: {relative.as_posix()} is a link out of the model folder, not a plain "
+                "file; seqzoo pushes only files of the folder itself (replace it with the file)"
+            )
+        files.append(relative.as_posix())
     pickles = pickle_files(files)
     if pickles:
         raise WeightsError(
@@ -341,14 +375,22 @@ def plan_push(
         )
     check_model_files(files, where)
     try:
-        config = json.loads((root / CONFIG_NAME).read_text(encoding="utf-8"))
+        path = member_file(root, CONFIG_NAME, where, "the seqzoo model format")
+        config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise WeightsError(f"{where}: {CONFIG_NAME} is not valid JSON ({exc})") from None
+    if isinstance(config, dict) and isinstance(config.get("seqzoo"), dict):
+        config = config["seqzoo"]  # the current layout: seqzoo's data under "seqzoo"
+    elif not isinstance(config, dict):
+        raise WeightsError(f"{where}: {CONFIG_NAME} must hold a JSON object")
     checksums = config.get("files") or {}
+    if not isinstance(checksums, dict):
+        raise WeightsError(f"{where}: {CONFIG_NAME}'s 'files' must map file names to sha256")
     for name, expected in checksums.items():
+        path = member_file(root, name, where, CONFIG_NAME)
         if name not in files:
             raise WeightsError(f"{where}: {CONFIG_NAME} lists {name!r}, which is missing")
-        if file_sha256(root / name) != expected:
+        if file_sha256(path) != expected:
             raise WeightsError(
                 f"{where}: {name} does not match the sha256 in {CONFIG_NAME}; it changed after "
                 "saving: save the model again before pushing"
@@ -374,10 +416,11 @@ def push_to_hub(
     """Upload every file of a saved model directory to ``repo_id`` as ONE commit.
 
     Creates the repository (and the ``revision`` branch) when missing. Returns
-    huggingface_hub's ``CommitInfo`` (``.commit_url``, ``.oid``).
+    huggingface_hub's ``CommitInfo`` (``.commit_url``, ``.oid``). An unreachable Hub and a
+    missing token are each a :class:`SeqzooError` saying which.
     """
-    from huggingface_hub import CommitOperationAdd, HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub import CommitOperationAdd, HfApi, get_token
+    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
 
     plan = plan_push(directory, repo_id, commit_message=commit_message)
     api = HfApi(
@@ -399,11 +442,40 @@ def push_to_hub(
             revision=revision,
             repo_type="model",
         )
+    except LocalTokenNotFoundError:
+        raise SeqzooError(_NO_TOKEN) from None
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None
+        if status == 401 and token is None and get_token() is None:
+            raise SeqzooError(_NO_TOKEN) from None
         if status in (401, 403):
             raise ConfigError(
                 f"not allowed to push to {plan.repo_id!r} ({status}); log in with "
                 "`hf auth login`, set HF_TOKEN, or pass token=... with write access"
             ) from None
         raise SeqzooError(f"pushing to {plan.repo_id!r} failed: {exc}") from None
+    except Exception as exc:
+        if not _is_connection_error(exc):
+            raise
+        endpoint = _endpoint() or "the default endpoint (https://huggingface.co)"
+        raise SeqzooError(
+            f"cannot reach the Hub at {endpoint} ({type(exc).__name__}: {exc}): check the "
+            "network or HF_ENDPOINT"
+        ) from None
+
+
+_NO_TOKEN = "no Hugging Face token: run `hf auth login` or set HF_TOKEN (or pass token=...)"
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a failure to reach the server at all: refused,
+    timed out, no route, a proxy or TLS failure (httpx's ``TransportError``, by name: the HTTP
+    client huggingface_hub uses varies between its versions)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (ConnectionError, TimeoutError)) or any(
+            c.__name__ == "TransportError" for c in type(seen).__mro__
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -25,14 +25,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
 from seqzoo.core.errors import NotSteppableError, SeqzooError, StorageError
 from seqzoo.core.files import write_file_atomic
-from seqzoo.core.modules import State
+from seqzoo.core.modules import SequenceModule, State
 
 __all__ = [
     "ExportInfo",
@@ -138,8 +138,9 @@ class ExportInfo:
         if None in self.state_fills:
             raise OnnxError("the initial state is not constant: take it from the PyTorch model")
         batch = self.batch_size if batch_size is None else batch_size
-        shapes = [[batch if d == "batch" else d for d in shape] for shape in self.state_shapes]
-        specs = zip(shapes, self.state_fills, self.state_dtypes, strict=True)
+        shapes = [[batch if d == "batch" else int(d) for d in shape] for shape in self.state_shapes]
+        fills = [v for v in self.state_fills if v is not None]  # all of them (checked above)
+        specs = zip(shapes, fills, self.state_dtypes, strict=True)
         return [torch.full(shape, float(v)).numpy().astype(dtype) for shape, v, dtype in specs]
 
 
@@ -155,13 +156,17 @@ def read_export_info(path: str | os.PathLike[str]) -> ExportInfo:
 
 def _preprocessing_of(model: nn.Module) -> dict[str, Any] | None:
     preprocessing = getattr(model, "preprocessing", None)
-    return preprocessing.to_dict() if hasattr(preprocessing, "to_dict") else None
+    return (
+        preprocessing.to_dict()
+        if preprocessing is not None and hasattr(preprocessing, "to_dict")
+        else None
+    )
 
 
 class _StepGraph(nn.Module):
     """``model.step`` over flat tensors: exporters take flat arguments, not nested states."""
 
-    def __init__(self, model: nn.Module, tree: StateTree) -> None:
+    def __init__(self, model: SequenceModule, tree: StateTree) -> None:
         super().__init__()
         self.model = model
         self.tree = tree
@@ -212,7 +217,7 @@ def _fill(leaf: Tensor) -> float | str | None:
     return value if math.isfinite(value) else str(value)
 
 
-def _batch_axes(model: nn.Module, batch: int, leaves: list[Tensor], tree: StateTree) -> list:
+def _batch_axes(model: SequenceModule, batch: int, leaves: list[Tensor], tree: StateTree) -> list:
     """Each state tensor's batch axis (or None): where ``initial_state(batch + 1)`` differs."""
     bigger, bigger_tree = flatten_state(model.initial_state(batch + 1))
     if bigger_tree != tree:
@@ -227,7 +232,7 @@ def _batch_axes(model: nn.Module, batch: int, leaves: list[Tensor], tree: StateT
 
 
 def export_onnx(
-    model: nn.Module,
+    model: SequenceModule,
     path: str | os.PathLike[str],
     *,
     batch_size: int = 1,
@@ -260,7 +265,8 @@ def export_onnx(
         if ids:
             return torch.zeros(batch, dtype=torch.int64, device=ref.device)
         seeded = torch.Generator().manual_seed(0)
-        return torch.randn(batch, model.input_size, generator=seeded).to(ref)
+        size = cast(int, model.input_size)  # a real-valued model states its feature count
+        return torch.randn(batch, size, generator=seeded).to(ref)
 
     with _inference(model):
         # an eager step first: clearer errors than an exporter's; the state must keep its form
@@ -353,7 +359,7 @@ def _convert(
             pairs = zip([*names[0], *names[1]], [0, *axes] * 2, strict=True)
             kw["dynamic_axes"] = {name: {a: "batch"} for name, a in pairs if a is not None}
         buffer = io.BytesIO()
-        torch.onnx.export(graph, args, buffer, dynamo=False, **kw)
+        torch.onnx.export(graph, args, buffer, dynamo=False, **kw)  # type: ignore[arg-type]  # torch stubs omit the file-like f that torchscript takes
         return _require("onnx").load_from_string(buffer.getvalue())
     _require("onnxscript")  # the dynamo exporter translates through onnxscript
     if axes is not None:
@@ -361,7 +367,9 @@ def _convert(
         states = tuple(None if a is None else {a: batch} for a in axes)
         # forward(x, *leaves): torch.export sees the varargs as one tuple
         kw["dynamic_shapes"] = ({0: batch}, states) if axes else ({0: batch},)
-    return torch.onnx.export(graph, args, dynamo=True, verbose=False, **kw).model_proto
+    program = torch.onnx.export(graph, args, dynamo=True, verbose=False, **kw)
+    assert program is not None  # the dynamo exporter always returns its program
+    return program.model_proto
 
 
 def _max_difference(got: Any, want: Tensor) -> float:
@@ -374,7 +382,7 @@ def _max_difference(got: Any, want: Tensor) -> float:
 
 
 def verify_onnx(
-    model: nn.Module,
+    model: SequenceModule,
     path: str | os.PathLike[str],
     steps: int = 20,
     seed: int = 0,

@@ -37,7 +37,7 @@ def load_predictor(
     from seqzoo.core.workflow import RUN_FILE
 
     path = Path(target).expanduser()
-    if (path / RUN_FILE).is_file():
+    if os.path.lexists(path / RUN_FILE):  # a link or FIFO there is refused by load_run, unread
         model = load_run_model(path, registry=registry)
         if model is not None:
             return model, lambda: None

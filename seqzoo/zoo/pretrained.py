@@ -2,10 +2,13 @@
 
 A saved model is a directory (locally, or a Hub repository) holding:
 
-- ``config.json``: ``{"seqzoo_version", "model": registry name, "config": constructor
-  arguments, "task", "preprocessing": scalers/window/names or null, "dataset", "files":
-  {name: sha256}}``, plus ``"fine_tuned_from"`` for a fine-tuned model (its lineage, kept when
-  a loaded fine-tuned model is saved again)
+- ``config.json``: the constructor arguments at the top level (what huggingface_hub's
+  ``PyTorchModelHubMixin`` passes to ``__init__``), and seqzoo's own data under ``"seqzoo"``:
+  ``{"format": 2, "version", "model": registry name, "class": "module:Class", "task",
+  "preprocessing": scalers/window/names or null, "dataset", "files": {name: sha256}}``, plus
+  ``"fine_tuned_from"`` for a fine-tuned model (its lineage, kept when a loaded fine-tuned
+  model is saved again). Older folders (``"model"``, ``"config"``, ... at the top level) load
+  unchanged, and a plain ``PyTorchModelHubMixin`` folder loads with ``architecture=NAME``
 - ``model.safetensors``: the weights (shared tensors stored once)
 - ``tokenizer.json``: the Hugging Face ``tokenizers`` tokenizer, for text models
 - ``README.md``: the model card
@@ -53,12 +56,16 @@ from .hub import (
     file_sha256,
     member_file,
 )
+from .layout import FORMAT_VERSION, SEQZOO_KEY, parse_config
 from .sources import locate
 
 __all__ = [
+    "FORMAT_VERSION",
     "MODEL_FILES",
+    "SEQZOO_KEY",
     "from_pretrained",
     "load_directory",
+    "parse_config",
     "registry_name_of",
     "save_pretrained",
     "write_pretrained",
@@ -177,6 +184,12 @@ def _prepare(
 ) -> _Saved:
     registry = _registry(registry)
     config = _plain_config(model)
+    if SEQZOO_KEY in config:
+        raise ConfigError(
+            f"a constructor argument named {SEQZOO_KEY!r} clashes with config.json's own "
+            "section; rename the argument",
+            field="config",
+        )
     name = name or registry_name_of(model, registry)
     registry.get("model", name)  # an unknown name fails now, with suggestions, not on load
     pretrained = getattr(model, "pretrained_config", None) or {}
@@ -209,17 +222,21 @@ def _write(saved: _Saved, directory: Path) -> None:
         written.append(TOKENIZER_NAME)
     files = {n: file_sha256(directory / n) for n in written}
     preprocessing = saved.preprocessing.to_dict() if saved.preprocessing is not None else None
-    document = {
-        "seqzoo_version": __version__,
+    cls = type(saved.model)
+    own: dict[str, Any] = {
+        "format": FORMAT_VERSION,
+        "version": __version__,
         "model": saved.name,
-        "config": saved.config,
+        "class": f"{cls.__module__}:{cls.__qualname__}",
         "task": saved.task,
         "preprocessing": preprocessing,
         "dataset": dict(saved.dataset) if saved.dataset else None,
         "files": files,
     }
     if saved.source is not None:
-        document["fine_tuned_from"] = saved.source
+        own["fine_tuned_from"] = saved.source
+    # constructor arguments flat at the top level, as PyTorchModelHubMixin reads them
+    document = {**saved.config, SEQZOO_KEY: own}
     _write_text(directory / CONFIG_NAME, json.dumps(document, indent=2) + "\n")
     text = render_card(
         name=saved.name,
@@ -321,18 +338,15 @@ def _lineage_card(
 # -- loading ----------------------------------------------------------------------------------
 
 
-def _read_config(path: Path, where: str) -> dict[str, Any]:
+def _read_config(path: Path, where: str, architecture: str | None = None) -> dict[str, Any]:
+    """``config.json`` as the record :func:`parse_config` makes of it."""
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise WeightsError(f"{where}: {CONFIG_NAME} cannot be read as JSON ({exc})") from None
-    if not isinstance(config, dict) or not isinstance(config.get("model"), str):
-        raise WeightsError(f"{where}: {CONFIG_NAME} has no registry name under 'model'")
-    if not isinstance(config.get("config", {}), dict):
-        raise WeightsError(f"{where}: {CONFIG_NAME}'s 'config' must be a mapping")
-    if not isinstance(config.get("files") or {}, dict):
-        raise WeightsError(f"{where}: {CONFIG_NAME}'s 'files' must map file names to sha256")
-    return config
+    except RecursionError:  # json recurses once per nesting level
+        raise WeightsError(f"{where}: {CONFIG_NAME} nests too deeply to be a config") from None
+    return parse_config(document, where, architecture)
 
 
 def _verify(directory: Path, checksums: list[tuple[str, str, str]], where: str) -> None:
@@ -533,15 +547,24 @@ def load_directory(
     registry: Any = None,
     expected_files: Mapping[str, str] | None = None,
     where: str | None = None,
+    architecture: str | None = None,
 ) -> Any:
     """Load a saved model directory (see the module docstring); :func:`from_pretrained` with
     the source already found. ``expected_files`` (name -> sha256, e.g. from a zoo entry) are
     checked besides the checksums in ``config.json``. The weights are loaded straight onto
     ``device`` into a model built on the meta device (see the module docstring). A save that
-    swaps the folder while it is read (its files then mismatch) is read again, once."""
+    swaps the folder while it is read (its files then mismatch) is read again, once.
+    ``architecture`` is the registry name to build a folder under whose config.json names none
+    (a ``PyTorchModelHubMixin`` folder)."""
     directory = Path(directory)
     where = where or f"model directory {str(directory)!r}"
-    arguments = (resolve_device(device), resolve_dtype(dtype), strict, _registry(registry))
+    arguments = (
+        resolve_device(device),
+        resolve_dtype(dtype),
+        strict,
+        _registry(registry),
+        architecture,
+    )
     before = _identity(directory)
     try:
         return _load_directory(directory, *arguments, expected_files, where)
@@ -566,6 +589,7 @@ def _load_directory(
     torch_dtype: torch.dtype | None,
     strict: bool,
     registry: Any,
+    architecture: str | None,
     expected_files: Mapping[str, str] | None,
     where: str,
 ) -> Any:
@@ -575,20 +599,22 @@ def _load_directory(
         recover_directory(directory)  # a save killed between its two renames: finish it
     if not directory.is_dir():
         raise WeightsError(f"{where} does not exist or is not a directory")
+    # the format's own files too: a link out or a FIFO in their place is refused unopened
+    own = {n: member_file(directory, n, where, "the seqzoo model format") for n in MODEL_FILES}
     check_model_files((p.name for p in directory.iterdir() if p.is_file()), where)
-    config = _read_config(directory / CONFIG_NAME, where)
+    config = _read_config(own[CONFIG_NAME], where, architecture)
     recorded = config.get("files") or {}
     checksums = [(n, h, "the zoo catalogue") for n, h in (expected_files or {}).items()]
     checksums += [(n, h, CONFIG_NAME) for n, h in recorded.items()]
     _verify(directory, checksums, where)
 
     make = _constructor(config, registry, where)
-    model = _build_and_load(make, directory / WEIGHTS_NAME, torch_device, strict, where)
+    model = _build_and_load(make, own[WEIGHTS_NAME], torch_device, strict, where)
     if torch_dtype is not None:
         model.to(dtype=torch_dtype)
 
     # a tokenizer.json the config does not list is a leftover, not part of this model
-    tokenizer_path = directory / TOKENIZER_NAME
+    tokenizer_path = own[TOKENIZER_NAME]
     wants_tokenizer = TOKENIZER_NAME in recorded if "files" in config else tokenizer_path.is_file()
     tokenizer = _load_tokenizer(tokenizer_path, where) if wants_tokenizer else None
     preprocessing = None
@@ -615,6 +641,7 @@ def from_pretrained(
     local_files_only: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
     registry: Any = None,
+    architecture: str | None = None,
 ) -> Any:
     """Load a pretrained model, ready for inference (eval mode) on ``device``.
 
@@ -624,7 +651,9 @@ def from_pretrained(
     ``device="auto"`` picks CUDA, then MPS, then the CPU; ``dtype`` casts the weights
     (``"float16"``, ``"bfloat16"``, ...). Weights must match the model exactly unless
     ``strict=False``. The model carries ``preprocessing``, ``registry_name`` and
-    ``pretrained_config`` (its config.json).
+    ``pretrained_config`` (its config.json, as :func:`parse_config` reads it). A folder saved
+    by huggingface_hub's ``PyTorchModelHubMixin`` (constructor arguments only) needs
+    ``architecture``: the registry name to build it under (``"lstm"``).
     """
     registry = _registry(registry)
     torch_device = resolve_device(device)  # fail on a bad device before any download
@@ -648,4 +677,5 @@ def from_pretrained(
         registry=registry,
         expected_files=expected,
         where=where,
+        architecture=architecture,
     )

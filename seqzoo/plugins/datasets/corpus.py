@@ -244,6 +244,7 @@ def _seasonal(rng: np.random.Generator, n: int, length: int) -> tuple[np.ndarray
 def _intermittent(rng: np.random.Generator, n: int, length: int) -> tuple[np.ndarray, np.ndarray]:
     rate = rng.uniform(0.05, 0.6, (n, 1))
     occurs = rng.random((n, length)) < rate
+    sizes: np.ndarray
     if rng.random() < 0.5:
         sizes = rng.gamma(rng.uniform(0.5, 3), rng.uniform(1, 20), (n, length))
     else:

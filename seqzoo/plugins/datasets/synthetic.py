@@ -95,9 +95,10 @@ def _random_splits(
         raise ConfigError(
             f"no training samples out of {len(inputs)}; use more samples", field="samples"
         )
-    return tuple(  # type: ignore[return-value]
+    first, second, third = (
         Split(inputs[index], targets[index]) for index in (train, validation_index, test_index)
     )
+    return first, second, third
 
 
 def adding(

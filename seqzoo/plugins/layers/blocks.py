@@ -6,8 +6,8 @@ child chain (located in error messages as ``spec[i].<block><key>``) and returns 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -85,6 +85,9 @@ class Parallel(Layer):
         self.needs_sequence = any(b.needs_sequence for b in built)
         self.causal = all(b.causal for b in built)
 
+    def _branches(self) -> Iterable[Layer]:
+        return cast("Iterable[Layer]", self.branches)  # the ModuleList holds Layers only
+
     def _join(self, outputs: list[Tensor]) -> Tensor:
         if self.join == "concat":
             return torch.cat(outputs, dim=-1)
@@ -94,12 +97,12 @@ class Parallel(Layer):
         return self._join([branch(x) for branch in self.branches])
 
     def initial_state(self, batch_size: int, **kwargs: Any) -> State:
-        return [branch.initial_state(batch_size, **kwargs) for branch in self.branches]
+        return [branch.initial_state(batch_size, **kwargs) for branch in self._branches()]
 
     def step(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
         states = state if state is not None else [None] * len(self.branches)
         outputs, new_states = [], []
-        for branch, branch_state in zip(self.branches, states, strict=True):
+        for branch, branch_state in zip(self._branches(), states, strict=True):
             y, branch_state = branch.step(x, branch_state)
             outputs.append(y)
             new_states.append(branch_state)

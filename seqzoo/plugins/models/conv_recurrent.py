@@ -17,8 +17,8 @@ whole sequences only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -99,6 +99,9 @@ class ConvRecurrent(SequenceModel):
 
     # conv blocks: whole sequence, chunk from buffers, one step
 
+    def _conv_blocks(self) -> Iterable[CausalConv1d]:
+        return cast("Iterable[CausalConv1d]", self.convs)  # the ModuleList holds only these
+
     def _norm(self, i: int, y: Tensor) -> Tensor:
         """BatchNorm over channels of ``(batch, time, channels)`` (parallel style only)."""
         return self.norms[i](y.transpose(1, 2)).transpose(1, 2) if self.norms else y
@@ -110,7 +113,7 @@ class ConvRecurrent(SequenceModel):
 
     def _convs_chunk(self, x: Tensor, buffers: Sequence[Tensor]) -> tuple[Tensor, tuple]:
         new_buffers = []
-        for i, (conv, buffer) in enumerate(zip(self.convs, buffers, strict=True)):
+        for i, (conv, buffer) in enumerate(zip(self._conv_blocks(), buffers, strict=True)):
             y, buffer = conv.forward_stateful(x, buffer)
             x = F.relu(self._norm(i, y))
             new_buffers.append(buffer)
@@ -118,12 +121,12 @@ class ConvRecurrent(SequenceModel):
 
     def _convs_step(self, x: Tensor, buffers: Sequence[Tensor]) -> tuple[Tensor, tuple]:
         new_buffers = []
-        for i, (conv, buffer) in enumerate(zip(self.convs, buffers, strict=True)):
+        for i, (conv, buffer) in enumerate(zip(self._conv_blocks(), buffers, strict=True)):
             x, buffer = conv.step(x, buffer)
             if self.norms:
                 # one step has no time axis to take batch statistics over: always use the
                 # running statistics (what BatchNorm does in eval mode, a per-channel affine)
-                bn = self.norms[i]
+                bn = cast(nn.BatchNorm1d, self.norms[i])
                 x = F.batch_norm(
                     x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps
                 )
@@ -164,7 +167,7 @@ class ConvRecurrent(SequenceModel):
         dtype: torch.dtype | None = None,
     ) -> State:
         kw: dict[str, Any] = {"device": device, "dtype": dtype}
-        buffers = tuple(conv.initial_state(batch_size, **kw) for conv in self.convs)
+        buffers = tuple(conv.initial_state(batch_size, **kw) for conv in self._conv_blocks())
         rnn_state = self.core.initial_state(batch_size, **kw)
         if self.style == "serial":
             return (buffers, rnn_state)

@@ -137,7 +137,7 @@ def _build_inner(
     if wrapped == "forecast-wrapper":
         raise ConfigError("inner is the network to wrap; it cannot be a forecast-wrapper itself")
     try:
-        name, config = resolve_part(inner, "model")  # type: ignore[misc]
+        name, config = resolve_part(inner, "model")
     except ConfigError as exc:
         raise ConfigError(
             f"{exc.reason}; e.g. inner=gru or inner={{name: gru, hidden_size: 32}}", field="inner"
