@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -215,3 +216,49 @@ def _run_the_trainer_calls(snippet: str) -> None:
     }
     exec(compile(snippet, "README.md", "exec"), namespace)
     assert namespace["history"].rows  # one epoch trained
+
+
+def test_publishing_a_zoo_entry_as_the_tutorial_says(tmp_path: Path) -> None:
+    """Step 6: train, publish, register the folder from a plugin, load it and check it."""
+    console = next(body for lang, body in _blocks() if "seqzoo zoo publish" in body)
+    plugin = next(body for lang, body in _blocks() if "def register_zoo" in body)
+    site = tmp_path / "site"
+    site.mkdir()
+    for line in console.strip().splitlines():
+        args = shlex.split(line.removeprefix("$ seqzoo "))
+        if args[0] == "train":
+            args.append("--quiet")
+        result = subprocess.run(
+            [sys.executable, "-m", "seqzoo", *args],
+            capture_output=True,
+            text=True,
+            cwd=site,
+            env=_environment(),
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+    (site / "gru_zoo.py").write_text(plugin, encoding="utf-8")
+    info = site / "gru_zoo-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gru-zoo\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[seqzoo]\ngru_zoo = gru_zoo\n")
+    check = (
+        "import seqzoo\n"
+        "from seqzoo.testing import check_zoo_entry\n"
+        "model = seqzoo.from_pretrained('gru-sunspots', device='cpu')\n"
+        "report = check_zoo_entry('gru-sunspots')\n"
+        "print(type(model).__name__, sorted(report.passed))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_environment(site),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("RecurrentModel") and "reference" in result.stdout
+    listed = run_seqzoo("zoo", "list", paths=(site,))
+    row = next(line for line in listed.stdout.splitlines() if line.startswith("gru-sunspots "))
+    assert "gru" in row and "sunspots" in row
