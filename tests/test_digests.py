@@ -44,8 +44,11 @@ def test_an_unchanged_file_is_hashed_once(tmp_path: Path, monkeypatch: pytest.Mo
     assert digests.verified_sha256(file) == expected
     assert digests.verified_sha256(file) == expected
     assert len(calls) == 1
-    record = json.loads((Path(os.environ["SEQZOO_CACHE_DIR"]) / "verified.json").read_text())
+    record = json.loads(digests.record_path(Path(os.path.abspath(file)).parent).read_text())
     assert record[str(file.resolve())]["sha256"] == expected
+    # one small record per folder, under the cache directory
+    assert digests.record_path(file.parent).parent.parent == Path(os.environ["SEQZOO_CACHE_DIR"])
+    assert list(record) == [str(file.resolve())]
     monkeypatch.setenv("SEQZOO_VERIFY", "always")
     assert digests.verified_sha256(file) == expected
     assert len(calls) == 2  # the memory is off: hashed again

@@ -9,13 +9,16 @@ unchanged; otherwise the file is hashed again. A digest is remembered only once 
 last change is a few seconds old, so a write landing within the same timestamp tick as the
 hashing cannot go unnoticed.
 
-The record is ``verified.json`` in ``$SEQZOO_CACHE_DIR`` (default
-``$XDG_CACHE_HOME/seqzoo`` or ``~/.cache/seqzoo``), written atomically; if it cannot be read or
-written, files are simply hashed every time. ``SEQZOO_VERIFY=always`` turns the memory off.
+The record is one small JSON file per folder, ``verified/<hash of the folder's path>.json`` in
+``$SEQZOO_CACHE_DIR`` (default ``$XDG_CACHE_HOME/seqzoo`` or ``~/.cache/seqzoo``), so a load
+reads only its own folder's few entries however many folders were ever loaded. It is written
+atomically; if it cannot be read or written, files are simply hashed every time.
+``SEQZOO_VERIFY=always`` turns the memory off.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -24,13 +27,13 @@ from typing import Any
 
 from .hub import file_sha256
 
-__all__ = ["cache_directory", "verified_sha256", "verified_sha256s"]
+__all__ = ["cache_directory", "record_path", "verified_sha256", "verified_sha256s"]
 
 #: A digest is remembered only for files whose last change is at least this old (seconds).
 _SETTLED_SECONDS = 2.0
-#: At most this many files are remembered (the oldest entries are dropped first).
+#: At most this many files of one folder are remembered (the oldest entries are dropped first).
 _MAX_ENTRIES = 4096
-_FILE_NAME = "verified.json"
+_FOLDER_NAME = "verified"
 
 
 def cache_directory() -> Path:
@@ -40,6 +43,12 @@ def cache_directory() -> Path:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME", "").strip()
     return (Path(base) if base else Path.home() / ".cache") / "seqzoo"
+
+
+def record_path(folder: Path) -> Path:
+    """The record of the files directly inside ``folder`` (an absolute path)."""
+    name = hashlib.sha256(str(folder).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return cache_directory() / _FOLDER_NAME / f"{name}.json"
 
 
 def _identity(stat: os.stat_result) -> list[int]:
@@ -72,13 +81,16 @@ def verified_sha256s(paths: list[Path]) -> list[str]:
     """The hex sha256 of each file in ``paths``, reading and writing the record at most once;
     a digest is remembered if its file is unchanged since it was hashed."""
     remember = os.environ.get("SEQZOO_VERIFY", "").strip().lower() != "always"
-    record = cache_directory() / _FILE_NAME
-    entries = _read(record) if remember else {}
-    changed = False
+    records: dict[Path, dict[str, Any]] = {}  # record file -> its entries, read once
+    changed: set[Path] = set()
     digests: list[str] = []
     for path in paths:
         # the key need not be canonical: the identity below is checked on the file itself
         file = Path(os.path.abspath(path))
+        record = record_path(file.parent)
+        if record not in records:
+            records[record] = _read(record) if remember else {}
+        entries = records[record]
         stat = file.stat()
         key = str(file)
         known = entries.get(key)
@@ -93,9 +105,9 @@ def verified_sha256s(paths: list[Path]) -> list[str]:
         settled = now - max(stat.st_mtime_ns, stat.st_ctime_ns) / 1e9 >= _SETTLED_SECONDS
         if remember and settled and _identity(file.stat()) == _identity(stat):
             entries[key] = {"stat": _identity(stat), "sha256": digest, "at": now}
-            changed = True
-    if changed:
-        _write(record, entries)
+            changed.add(record)
+    for record in changed:
+        _write(record, records[record])
     return digests
 
 

@@ -445,8 +445,15 @@ def _unmaterialised(model: torch.nn.Module) -> list[str]:
     names += [n for n, t in model.named_buffers(remove_duplicate=False) if t.is_meta]
     for prefix, module in model.named_modules():
         for attribute, value in vars(module).items():
-            values = value if isinstance(value, (list, tuple)) else (value,)
-            if any(isinstance(v, torch.Tensor) and v.is_meta for v in values):
+            # most attributes are neither: two isinstance checks, no generator (a load runs
+            # this over every attribute of every module)
+            if isinstance(value, torch.Tensor):
+                meta = value.is_meta
+            elif isinstance(value, (list, tuple)):
+                meta = any(isinstance(v, torch.Tensor) and v.is_meta for v in value)
+            else:
+                continue
+            if meta:
                 names.append(f"{prefix}.{attribute}" if prefix else attribute)
     return names
 
