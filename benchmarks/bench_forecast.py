@@ -743,17 +743,23 @@ def speed(args: argparse.Namespace) -> int:
             "no zero-shot entries to time (seqzoo.list_zoo() lists none with task zero-shot-forecast)"
         )
         return 0
-    print("| model | series | length | horizon | torch threads | total s | series/s |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| model | series | length | horizon | torch threads | total s | series/s "
+        "| CPU share | load before |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     options = {"batch_size": args.batch_size} if args.batch_size else {}
     for name in args.models:
         try:
             seqzoo.forecast(
                 frame.iloc[: 8 * length], horizon, model=name, quantiles=QUANTILES, **options
             )  # warm-up
-            start = time.perf_counter()
+            load = os.getloadavg()[0]
+            start, cpu = time.perf_counter(), time.process_time()
             out = seqzoo.forecast(frame, horizon, model=name, quantiles=QUANTILES, **options)
             seconds = time.perf_counter() - start
+            # the share of the 2 cores this process got: below 100% the machine was busy
+            share = (time.process_time() - cpu) / (2 * seconds)
         except Exception as exc:
             print(f"| {name} | error: {type(exc).__name__}: {exc} | | | | | |")
             continue
@@ -762,7 +768,8 @@ def speed(args: argparse.Namespace) -> int:
                 f"warning: {name} returned {len(out)} rows, not {count * horizon}", file=sys.stderr
             )
         print(
-            f"| {name} | {count:,} | {length} | {horizon} | 2 | {seconds:.2f} | {count / seconds:,.0f} |"
+            f"| {name} | {count:,} | {length} | {horizon} | 2 | {seconds:.2f} | "
+            f"{count / seconds:,.0f} | {100 * share:.0f}% | {load:.1f} |"
         )
     return 0
 

@@ -44,7 +44,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import seqzoo
 from seqzoo.core.data import SequenceData, Split, sliding_windows
-from seqzoo.plugins.training_loops import Supervised
+from seqzoo.plugins.trainers.supervised import Supervised
 
 TRAINER_TARGET = 0.97
 BATCHING_TARGET = 5.0

@@ -39,7 +39,7 @@ from bench_scale import (
 )
 
 from seqzoo.core.training import load_checkpoint
-from seqzoo.plugins.training_loops import Supervised
+from seqzoo.plugins.trainers.supervised import Supervised
 from seqzoo.zoo import catalogue, from_pretrained
 from seqzoo.zoo.build import REFERENCE_NAME
 

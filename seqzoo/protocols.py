@@ -1,4 +1,5 @@
-"""The plugin contracts, for authors and type checkers: trainer, dataset factory, streaming.
+"""The plugin contracts, for authors and type checkers: trainer (and its schedule), dataset
+factory, streaming.
 
 ::
 
@@ -13,6 +14,7 @@ from seqzoo.core.protocols import (
     TASK_SHAPES,
     CheckingTrainer,
     DatasetFactory,
+    Schedule,
     State,
     Steppable,
     Streamable,
@@ -24,6 +26,7 @@ __all__ = [
     "TASK_SHAPES",
     "CheckingTrainer",
     "DatasetFactory",
+    "Schedule",
     "State",
     "Steppable",
     "Streamable",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -13,12 +15,20 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as dist
 from safetensors.torch import load_file
 
 import seqzoo
 from seqzoo.core.data import Split
 from seqzoo.core.errors import ConfigError
-from seqzoo.plugins.ddp_launch import launch_command, train_arguments
+from seqzoo.core.workflow import load_run
+from seqzoo.plugins.ddp_launch import (
+    first_failure,
+    interrupted_message,
+    launch_command,
+    train_arguments,
+)
+from seqzoo.plugins.ddp_stop import REPEAT_GRACE, VOTE_SECONDS, StopVote
 from seqzoo.plugins.trainers_ddp import DDP, ShardedSplit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -211,3 +221,217 @@ trainers_ddp.ShardedSplit.batches = batches
     assert done.stderr.count("error: the loss became nan at epoch 2, batch 2") == 2, done.stderr
     weights = _weights(run_dir)  # rank 0 kept the finite weights of epoch 1
     assert all(bool(torch.isfinite(v).all()) for v in weights.values())
+
+
+def _processes_naming(text: str) -> list[int]:
+    """The live processes whose command line holds ``text`` (Linux ``/proc``)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().decode(errors="replace"):
+                stat = (cmdline.parent / "stat").read_text()
+                if stat.rsplit(")", 1)[1].split()[0] != "Z":  # a zombie has ended already
+                    found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def _wait_for(path: Path, process: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert process.poll() is None, f"the run ended before {path} appeared"
+        assert time.monotonic() < deadline, f"no {path} after {seconds} s"
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_ctrl_c_stops_every_rank_after_the_same_batch_and_the_resume_ends_as_one_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A Ctrl-C at the terminal (SIGINT to the launcher's process group) during a 2-rank run:
+    every process exits within a bounded time, the launcher with 130 and one line saying where
+    the state is; ``last`` loads into a fresh model; resuming it ends where one process that
+    never stopped ends."""
+    _no_distributed_env(monkeypatch)
+    run_dir = tmp_path / "run"
+    environment = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
+    options = ["--dataset", "sunspots", "--batch-size", "32", "--seed", "3", "--quiet"]
+    command = [sys.executable, "-m", "seqzoo", "train", "--nproc", "2", *options, "--epochs",
+               "100000", "--save-every", "epoch", "--no-plot", "--run-dir", str(run_dir)]  # fmt: skip
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as sink:
+        # a session of its own, as a shell gives a foreground job: killpg is the terminal's Ctrl-C
+        process = subprocess.Popen(
+            command, cwd=REPO, env=environment, stderr=sink, start_new_session=True
+        )
+    try:
+        _wait_for(run_dir / "checkpoints" / "last", process, 120)  # training for real
+        time.sleep(0.1)  # into an epoch
+        os.killpg(process.pid, signal.SIGINT)
+        began = time.monotonic()
+        code = process.wait(timeout=60)
+        stopped = time.monotonic() - began
+        left = _processes_naming(str(run_dir))
+    finally:
+        for pid in _processes_naming(str(run_dir)):  # only what this test started
+            os.kill(pid, signal.SIGKILL)
+        process.kill()
+        process.wait()
+    text = errors.read_text()
+    assert code == 130, text
+    assert stopped < 60 and not left, (stopped, left)
+    assert "Traceback" not in text and "internal error" not in text, text
+    last = text.strip().splitlines()[-1]
+    found = re.fullmatch(
+        r"interrupted: training interrupted on 2 processes in epoch (\d+) after (\d+) batch\(es\);"
+        r" that exact state is saved in (\S+)\. Continue it with: seqzoo train --nproc 2 "
+        r"--resume (\S+)",
+        last,
+    )
+    assert found is not None, text
+    epoch = int(found.group(1))
+    assert Path(found.group(3)) == run_dir / "checkpoints" / "last"
+    assert Path(found.group(4)) == run_dir
+    assert "rank 1 stopped with every rank (Ctrl-C)" in text
+    state = json.loads((run_dir / "checkpoints" / "last" / "state.json").read_text())
+    assert json.dumps(state).count('"interrupted": true') == 1, state.keys()
+    fresh = load_run(run_dir, "last").model  # what seqzoo predict loads
+    saved = _weights(run_dir)
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in saved.items())
+
+    # resumed in this process (on 2 ranks: the test above): to the end of the interrupted epoch
+    seqzoo.train(resume=run_dir, epochs=epoch, quiet=True, plot=False)
+    one = tmp_path / "one"
+    seqzoo.train(
+        dataset="sunspots", trainer="ddp", epochs=epoch, batch_size=32, seed=3, quiet=True,
+        plot=False, run_dir=one,
+    )  # fmt: skip
+    reference, weights = _weights(one), _weights(run_dir)
+    for key, value in reference.items():
+        torch.testing.assert_close(weights[key], value, atol=1e-5, rtol=0, msg=key)
+    assert _losses(run_dir) == pytest.approx(_losses(one), abs=1e-6)
+
+
+def test_a_rank_killed_outright_ends_the_run_naming_it(tmp_path: Path) -> None:
+    # rank 1 dies by SIGKILL in its first epoch (no error, no report of its own); rank 0
+    # loses its peer: the launcher names rank 1, not rank 0, and nothing is left running
+    env = _on_rank_1(
+        tmp_path,
+        """
+import signal
+from seqzoo.plugins import trainers_ddp
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+trainers_ddp.DDP._train_epoch = die
+""",
+    )
+    run_dir = tmp_path / "run"
+    began = time.monotonic()
+    done = _seqzoo(
+        "train", "--nproc", "2", *OPTIONS, "--epochs", "50", "--run-dir", str(run_dir), env=env
+    )  # fmt: skip
+    assert time.monotonic() - began < 60
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == (
+        "error: distributed training failed (exit status 1): rank 1 failed: killed by SIGKILL, "
+        "without an error of its own"
+    ), done.stderr
+    assert not _processes_naming(str(run_dir))
+
+
+#: torchrun's summary after rank 0 was killed and torchrun stopped rank 1 (abridged)
+SUMMARY = """torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+seqzoo FAILED
+Failures:
+[1]:
+  time      : 2026-12-01_18:28:07
+  rank      : 1 (local_rank: 1)
+  exitcode  : -15 (pid: 22392)  (SIGTERM)
+Root Cause (first observed failure):
+[0]:
+  time      : 2026-12-01_18:28:07
+  rank      : 0 (local_rank: 0)
+  exitcode  : -9 (pid: 22391)  (SIGKILL)
+"""
+
+
+def test_the_failure_named_is_a_rank_that_failed_on_its_own(tmp_path: Path) -> None:
+    def report(rank: int, **record: object) -> None:
+        record = {"rank": rank, "time": 1.0, "peer": False, "error": "x", **record}
+        (tmp_path / f"rank-{rank}.json").write_text(json.dumps(record))
+
+    assert first_failure(tmp_path, "") == "a rank failed"
+    assert first_failure(tmp_path, SUMMARY) == (
+        "rank 0 failed: killed by SIGKILL, without an error of its own"
+    )
+    report(1, peer=True, error="lost its peer")  # rank 1 saw rank 0 go: rank 0 is still named
+    assert first_failure(tmp_path, SUMMARY).startswith("rank 0 failed: killed by SIGKILL")
+    report(0, time=2.0, error="bad input")  # a rank's own error beats everything else
+    assert first_failure(tmp_path, SUMMARY) == "rank 0 failed: bad input"
+
+
+def test_the_launcher_says_where_an_interrupted_run_stands(tmp_path: Path) -> None:
+    assert "before rank 0 reached a batch boundary" in interrupted_message(tmp_path, 2)
+    assert "at once (a second Ctrl-C), so it saved nothing new" in interrupted_message(
+        tmp_path, 2, at_once=True
+    )
+    record = {"rank": 0, "interrupted": True, "epoch": 3, "batch": 2, "exact": True,
+              "checkpoint": "/r/checkpoints/last", "run_dir": "/r"}  # fmt: skip
+    (tmp_path / "rank-0.json").write_text(json.dumps(record))
+    assert interrupted_message(tmp_path, 2) == (
+        "interrupted: training interrupted on 2 processes in epoch 3 after 2 batch(es); that "
+        "exact state is saved in /r/checkpoints/last. Continue it with: seqzoo train --nproc 2 "
+        "--resume /r"
+    )
+    assert first_failure(tmp_path, "") == "a rank failed"  # an interrupt is no failure
+
+
+def test_a_sigint_delivered_twice_counts_once_and_a_later_one_stops_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    # Python's own handler, which the votes replace (a background job may have SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with StopVote(group=None) as votes:
+            assert signal.getsignal(signal.SIGINT) == votes._handle
+            votes._handle(signal.SIGINT, None)  # the terminal's
+            clock[0] += REPEAT_GRACE / 2
+            votes._handle(signal.SIGINT, None)  # torchrun's, passed on: the same Ctrl-C
+            assert votes.requested == 100.0 and not votes.agreed
+            clock[0] += REPEAT_GRACE
+            with pytest.raises(KeyboardInterrupt):
+                votes._handle(signal.SIGINT, None)  # a second Ctrl-C: at once
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.parametrize("batch_seconds", [1.0, 0.02])
+def test_the_ranks_vote_a_stop_at_the_same_batch_one_vote_after_the_sigint(
+    tmp_path: Path, batch_seconds: float
+) -> None:
+    # a process group of one rank: the votes' schedule and outcome without a second process
+    store = dist.FileStore(str(tmp_path / "store"), 1)
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        votes = StopVote(dist.new_group(backend="gloo"))
+        assert list(votes.between(iter(range(5)))) == [0, 1, 2, 3, 4] and not votes.agreed
+        assert votes.batch_seconds > 0  # measured: the next epoch's vote spacing
+        votes.batch_seconds = batch_seconds  # as if the last epoch's batches took this long
+        every = max(1, int(VOTE_SECONDS / batch_seconds))  # 1 or 5 batches between votes
+        seen = []
+        with pytest.raises(KeyboardInterrupt):
+            for batch in votes.between(iter(range(100))):
+                seen.append(batch)
+                if batch == 2:
+                    votes._handle(signal.SIGINT, None)  # a Ctrl-C during batch 2
+        # the first vote started after it (before the next batch whose index is a multiple of
+        # ``every``) stops the ranks when it is read, ``every`` batches later
+        voted = (2 // every + 1) * every
+        assert votes.agreed and seen == list(range(voted + every))
+    finally:
+        dist.destroy_process_group()

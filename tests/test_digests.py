@@ -90,3 +90,70 @@ def test_an_unwritable_cache_only_costs_a_hash(
     _settle(file)
     assert digests.verified_sha256(file) == hashlib.sha256(b"data").hexdigest()
     assert blocker.is_file() and not (blocker / "cache").exists()
+
+
+def _settled_model(folder: Path) -> Path:
+    """A saved model folder whose files and listing are all a few seconds old."""
+    save_pretrained(seqzoo.create_model("lstm", input_size=1, hidden_size=4), folder)
+    old = time.time() - 60
+    for path in [*folder.iterdir(), folder]:
+        os.utime(path, (old, old))
+    time.sleep(digests._SETTLED_SECONDS + 0.1)
+    return folder
+
+
+def test_a_load_remembers_an_unchanged_folder_and_forgets_a_changed_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seqzoo.zoo import folder as folders
+
+    scans: list[Path] = []
+    real = folders._scan
+    monkeypatch.setattr(folders, "_scan", lambda d: (scans.append(d), real(d))[1])
+    hashes = _count_hashes(monkeypatch)
+    model = _settled_model(tmp_path / "m")
+    from_pretrained(model, device="cpu")
+    assert (len(scans), len(hashes)) == (1, 1)
+    digests.record_path(model.resolve()).unlink()  # the process's own memory answers
+    from_pretrained(model, device="cpu")
+    assert (len(scans), len(hashes)) == (1, 1)  # no listing, no read of a record, no hash
+    monkeypatch.setenv("SEQZOO_VERIFY", "always")
+    from_pretrained(model, device="cpu")
+    assert (len(scans), len(hashes)) == (2, 2)  # the memory is off
+    monkeypatch.delenv("SEQZOO_VERIFY")
+    # the format's file swapped for a link out of the folder: the folder changed, looked at
+    outside = tmp_path / "elsewhere.json"
+    (model / "config.json").rename(outside)
+    (model / "config.json").symlink_to(outside)
+    with pytest.raises(WeightsError, match="link out of the model folder"):
+        from_pretrained(model, device="cpu")
+    assert len(scans) == 3
+
+
+def test_a_changed_config_is_read_again_though_its_size_and_mtime_are_the_old(
+    tmp_path: Path,
+) -> None:
+    model = _settled_model(tmp_path / "m")
+    assert from_pretrained(model, device="cpu").config["dropout"] == 0.0
+    config = model / "config.json"
+    before = config.stat()
+    text = config.read_text()
+    config.write_text(text.replace('"dropout": 0.0', '"dropout": 0.5'))
+    os.utime(config, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert config.stat().st_size == before.st_size
+    assert from_pretrained(model, device="cpu").config["dropout"] == 0.5
+
+
+def test_weights_changed_after_a_remembered_load_are_caught(tmp_path: Path) -> None:
+    model = _settled_model(tmp_path / "m")
+    from_pretrained(model, device="cpu")  # remembered by this process
+    weights = model / "model.safetensors"
+    before = weights.stat()
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(WeightsError, match="checksum mismatch for model.safetensors"):
+        from_pretrained(model, device="cpu")
+    weights.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit, old size and mtime
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with pytest.raises(WeightsError, match="checksum mismatch for model.safetensors"):
+        from_pretrained(model, device="cpu")

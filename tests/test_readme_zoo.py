@@ -39,3 +39,24 @@ def test_replace_table_swaps_only_the_listing() -> None:
         out
         == "intro\n```console\n$ seqzoo zoo list\nNAME  SIZE\nnew  1 kB\n$ seqzoo zoo info x\n```\n"
     )
+
+
+def test_readme_scores_table_shows_each_seeded_entrys_catalogue_numbers() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    from seqzoo.zoo.catalogue import CATALOGUE_PATH, read_catalogue
+
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    seeded = {
+        name: entry["metrics"]
+        for name, entry in read_catalogue(CATALOGUE_PATH)["entries"].items()
+        if (entry.get("metrics") or {}).get("seeds")
+    }
+    assert len(seeded) >= 6
+    for name, metrics in seeded.items():
+        key, seeds = metrics["headline"], metrics["seeds"]
+        mean, std = seeds["mean"][key], seeds["std"][key]
+        shipped = seeds["shipped"]
+        expected = (
+            f"{mean:.4g} ± {std:.4g} (seed {shipped}: {seeds['per_seed'][str(shipped)][key]:.4g})"
+        )
+        assert expected in rows[name], f"README's row for {name} should show {expected}"

@@ -229,6 +229,38 @@ def test_interval_scale_stretches_quantiles_around_the_median() -> None:
     assert torch.all(flat == 7.0)
 
 
+def test_bfloat16_inference_stays_close_to_float32_and_training_stays_float32(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from seqzoo.plugins.models import patch_forecaster
+
+    torch.manual_seed(0)
+    plain = _tiny().eval()
+    fast = _tiny(inference_dtype="bfloat16").eval()
+    fast.load_state_dict(plain.state_dict())
+    context = 50 + 10 * torch.randn(4, 40).cumsum(1)
+    with torch.no_grad():
+        exact, approx = plain(context), fast(context)
+    assert approx.dtype == torch.float32 and approx.shape == exact.shape
+    rtol, atol = fast.reference_tolerance
+    assert (rtol, atol) > plain.reference_tolerance  # it says it is approximate
+    torch.testing.assert_close(approx, exact, rtol=rtol, atol=atol)
+    if patch_forecaster._fast_bfloat16(torch.device("cpu")):
+        assert not torch.equal(approx, exact)  # it did run in bfloat16
+    # training ignores it: gradients and the loss are float32, equal to the plain model's
+    fast.train(), plain.train()
+    loss_fast = fast.forward_scaled(context)[0].square().mean()
+    loss_plain = plain.forward_scaled(context)[0].square().mean()
+    assert torch.equal(loss_fast, loss_plain)
+    # a device without fast bfloat16 kernels runs float32, exactly
+    monkeypatch.setattr(patch_forecaster, "_fast_bfloat16", lambda device: False)
+    fast.eval(), plain.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(fast(context), plain(context), rtol=0, atol=0)
+    with pytest.raises(ConfigError, match="inference_dtype must be one of float32, bfloat16"):
+        _tiny(inference_dtype="float16")
+
+
 def test_patch_forecaster_refuses_what_it_cannot_do() -> None:
     model = _tiny()
     with pytest.raises(NotSteppableError, match="whole context"):

@@ -3,6 +3,7 @@ metrics, the ``seqzoo zoo`` / ``seqzoo export`` commands, and a deterministic re
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -49,7 +50,14 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
 
 def test_the_catalogue_holds_every_recipe_and_every_built_in_architecture() -> None:
     assert sorted([*RECIPES, *ZERO_SHOT_RECIPES]) == NAMES
-    assert {entry["architecture"] for entry in ENTRIES.values()} >= BUILTIN_ARCHITECTURES
+    architectures = {entry["architecture"] for entry in ENTRIES.values()}
+    # a forecast-wrapper entry runs a built-in network inside (gru-co2: a GRU)
+    architectures |= {
+        entry["training"]["model"]["inner"]["name"]
+        for entry in ENTRIES.values()
+        if entry["architecture"] == "forecast-wrapper"
+    }
+    assert architectures >= BUILTIN_ARCHITECTURES | {"forecast-wrapper"}
     for name, entry in ENTRIES.items():
         assert entry["repo_id"] == f"seqzoo/{name}"
         recipe = RECIPES.get(name) or {"dataset": {"name": "synthetic-corpus"}}
@@ -78,7 +86,8 @@ def test_every_entry_loads_offline_and_reproduces_its_reference_outputs(
         assert not model.training and model.registry_name == ENTRIES[name]["architecture"]
         with torch.no_grad():
             output = model(reference["input"])
-        torch.testing.assert_close(output, reference["output"], rtol=1e-6, atol=1e-6)
+        rtol, atol = model.reference_tolerance  # wider for a bfloat16 entry
+        torch.testing.assert_close(output, reference["output"], rtol=rtol, atol=atol)
     assert offline == []  # nothing was asked of the Hub
 
 
@@ -149,7 +158,22 @@ def test_every_model_beats_its_naive_baseline_on_the_test_split() -> None:
             assert {"AutoETS", "AutoTheta", "AutoARIMA"} <= set(baselines), name
             continue
         assert metrics["classical"]["name"] in baselines, name
+        # five seeds; the folder ships the median one, and its weights give the model's row
+        seeds = metrics["seeds"]
+        assert seeds["seeds"] == [0, 1, 2, 3, 4] and entry["training"]["seed"] == seeds["shipped"]
+        assert seeds["per_seed"][str(seeds["shipped"])] == model, name
+        ranked = sorted(seeds["seeds"], key=lambda s: (seeds["per_seed"][str(s)][key], s))
+        assert ranked[2] == seeds["shipped"], name
+        verdict = metrics["verdict"]
+        best = min(v[key] for v in baselines.values() if key in v)
+        assert verdict["beats_all"] is (seeds["mean"][key] < best), name
         if entry["task"] == "forecast":
+            # the statsforecast baselines, fit in the same build on the same test targets
+            assert metrics["statsforecast"]["computed"] is True, name
+            assert {"AutoETS", "AutoARIMA", "AutoTheta", "MSTL"} <= set(baselines), name
+            assert seeds["mean"]["mae"] < baselines["persistence"]["mae"], name
+            split = entry["dataset"]["config"]
+            assert (split["validation"], split["test"]) == (0.15, 0.15), name  # the default
             assert key == "mae"
             assert model["mae"] < baselines["persistence"]["mae"], name
             assert ("seasonal_naive" in baselines) == (name != "rnn-nile")  # nile: no season
@@ -176,15 +200,31 @@ def _numbers(value: Any) -> Any:
 
 
 def test_rebuilding_entries_reproduces_the_catalogue_numbers(tmp_path: Path) -> None:
-    names = ["linear-diabetes", "rnn-nile"]  # the quick ones: a few seconds each
-    built = build_zoo(names, out=tmp_path)
+    names = ["linear-diabetes", "rnn-nile"]  # the quick ones: a few seconds per seed
+    built: dict[str, dict[str, Any]] = {}
+    for name in names:
+        # the shipped seed alone, trained first here (fifth or so in the full build): a
+        # seed's numbers do not depend on the seeds trained before it
+        shipped = ENTRIES[name]["metrics"]["seeds"]["shipped"]
+        built.update(build_zoo([name], out=tmp_path, seed=shipped, seeds=1))
     rebuilt = catalogue.read_catalogue(tmp_path / "catalogue.json")["entries"]
     assert sorted(rebuilt) == names
     for name in names:
         # the card's numbers, to the digits a card prints; file hashes are bit-for-bit only on
         # the same CPU and library versions (the catalogue records those), so they are not
         # compared here
-        assert built[name]["metrics"] == _numbers(ENTRIES[name]["metrics"])
+        metrics, recorded = built[name]["metrics"], ENTRIES[name]["metrics"]
+        shipped = str(recorded["seeds"]["shipped"])
+        assert metrics["model"] == _numbers(recorded["model"])
+        assert metrics["seeds"]["per_seed"] == _numbers(
+            {shipped: recorded["seeds"]["per_seed"][shipped]}
+        )
+        if importlib.util.find_spec("statsforecast") is not None:  # else no statsforecast rows
+            assert metrics["baselines"] == _numbers(recorded["baselines"])
+            assert metrics.get("statsforecast") == recorded.get("statsforecast")
+        else:
+            assert set(metrics["baselines"]) <= set(recorded["baselines"])
+        assert rebuilt[name]["training"]["seed"] == recorded["seeds"]["shipped"]
         assert rebuilt[name]["reference"]["shapes"] == ENTRIES[name]["reference"]["shapes"]
         # a forecaster's folder stores its last window, listed like every file; a table's not
         stored = "last_window.json" in rebuilt[name]["files"]
@@ -206,7 +246,7 @@ def test_zoo_list_shows_a_table_and_json() -> None:
     assert sorted(rows) == NAMES
     assert "lstm  " in rows["lstm-sunspots"] and "sunspots" in rows["lstm-sunspots"]
     assert "mae " in rows["lstm-sunspots"] and "(persistence " in rows["lstm-sunspots"]
-    assert "bpc " in rows["charlstm-pydoc"] and "kB" in rows["charlstm-pydoc"]
+    assert "bpc " in rows["charlstm-pydoc"] and re.search(r"\d (kB|MB) ", rows["charlstm-pydoc"])
     records = json.loads(run_seqzoo("zoo", "list", "--json", env=OFFLINE).stdout)
     by_name = {r["name"]: r for r in records}
     assert sorted(by_name) == NAMES
@@ -302,3 +342,217 @@ def test_zoo_push_then_download_a_revision_through_a_local_hub(
     assert snapshot.is_dir() and directory not in snapshot.parents
     for name in ("config.json", "model.safetensors", "README.md"):
         assert (snapshot / name).read_bytes() == (directory / name).read_bytes()
+
+
+# -- seeds, baselines and the printed table --------------------------------------------------
+
+TINY = {
+    "description": "Tiny Elman RNN on the Nile (a test recipe)",
+    "model": {"name": "rnn", "hidden_size": 4},
+    "dataset": {"name": "nile", "window": 5, "horizon": 1, "validation": 0.15, "test": 0.15},
+    "optimizer": {"name": "adam", "lr": 0.01},
+    "trainer": {"name": "supervised", "epochs": 2, "batch_size": 16},
+    "classical": {"kind": "arima", "order": [0, 1, 1]},
+}
+
+
+def _printed_tables(output: str) -> dict[str, dict[str, str]]:
+    """``{entry: {row label: value}}`` of the tables ``seqzoo zoo build`` prints, plus each
+    entry's ``best`` and ``verdict`` lines under those keys."""
+    tables: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for line in output.splitlines():
+        head = re.match(r"(\S+): test \w+ ", line)
+        if head:
+            current = tables.setdefault(head.group(1), {})
+        elif current is not None and line.startswith("  best baseline: "):
+            current["best"] = line.removeprefix("  best baseline: ")
+        elif current is not None and line.startswith("  The "):
+            current["verdict"] = line.strip()
+        elif current is not None and line.startswith("  statsforecast "):
+            current["statsforecast"] = line.strip()
+        elif current is not None and (row := re.match(r"  (\S.*?)\s{2,}(\S.*)$", line)):
+            current[row.group(1)] = row.group(2)
+    return tables
+
+
+def _card_rows(card: str) -> dict[str, list[str]]:
+    """The Results table of a card: ``{row label: cells}``, the header row under ``model``."""
+    section = card.split("## Results", 1)[1].split("## Files", 1)[0]
+    rows = [line.strip("|").split(" | ") for line in section.splitlines() if line.startswith("| ")]
+    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows}
+
+
+def _build_tiny(monkeypatch: pytest.MonkeyPatch, out: Path, *args: str) -> str:
+    """``seqzoo zoo build tiny-nile --out OUT ARGS`` in this process (the recipe is patched
+    in); returns what it printed."""
+    import io
+    from contextlib import redirect_stdout
+
+    from seqzoo.cli import main
+
+    monkeypatch.setitem(RECIPES, "tiny-nile", TINY)
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        main(["zoo", "build", "tiny-nile", "--out", str(out), *args])
+    return printed.getvalue()
+
+
+def test_zoo_build_prints_the_numbers_its_card_and_catalogue_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seqzoo.zoo.card import format_number
+
+    output = _build_tiny(monkeypatch, tmp_path)
+    table = _printed_tables(output)["tiny-nile"]
+    entry = catalogue.read_catalogue(tmp_path / "catalogue.json")["entries"]["tiny-nile"]
+    metrics = entry["metrics"]
+    seeds = metrics["seeds"]
+    assert seeds["seeds"] == [0, 1, 2, 3, 4] and entry["training"]["seed"] == seeds["shipped"]
+    per_seed = [seeds["per_seed"][str(s)]["mae"] for s in seeds["seeds"]]
+    assert seeds["per_seed"][str(seeds["shipped"])]["mae"] == sorted(per_seed)[2]  # the median
+    assert metrics["model"] == seeds["per_seed"][str(seeds["shipped"])]  # what the weights score
+    assert seeds["mean"]["mae"] == pytest.approx(sum(per_seed) / 5, rel=1e-12)
+    assert len(set(per_seed)) == 5  # the seeds differ: five trainings, not one five times
+
+    card = (tmp_path / "models" / "tiny-nile" / "README.md").read_text(encoding="utf-8")
+    rows = _card_rows(card)
+    column = rows["model"].index("mae")
+    shipped = f"this model (seed {seeds['shipped']})"
+    mean_row = "mean ± std (5 seeds)"
+    expected = {
+        shipped: format_number(metrics["model"]["mae"]),
+        mean_row: f"{format_number(seeds['mean']['mae'])} ± {format_number(seeds['std']['mae'])}",
+        **{k: format_number(v["mae"]) for k, v in metrics["baselines"].items()},
+    }
+    printed = {k: v for k, v in table.items() if k not in ("model", "best", "verdict")}
+    assert printed == expected  # printed = the catalogue's numbers, card digits
+    assert rows["**this model**"][column] == printed[shipped]  # = the card's
+    assert rows[mean_row][column] == printed[mean_row]
+    for label in metrics["baselines"]:
+        assert rows[label][column] == printed[label], label
+    assert f"this folder holds seed {seeds['shipped']}'s weights" in card
+    assert table["verdict"] in card.replace("\n", " ")
+    best = metrics["verdict"]["best_baseline"]
+    assert table["best"] == f"{best} {format_number(metrics['baselines'][best]['mae'])}"
+    assert best == min(metrics["baselines"], key=lambda k: metrics["baselines"][k]["mae"])
+    beats = seeds["mean"]["mae"] < metrics["baselines"][best]["mae"]
+    assert metrics["verdict"]["beats_all"] is beats
+    assert ("beats every baseline" in table["verdict"]) is beats
+    if not beats:  # it names what it loses to, and by how much
+        loss = metrics["verdict"]["loses_to"][0]
+        assert loss["baseline"] == best and f"{best} (" in table["verdict"]
+        assert loss["by"] == pytest.approx(seeds["mean"]["mae"] - metrics["baselines"][best]["mae"])
+    if importlib.util.find_spec("statsforecast") is not None:
+        assert {"AutoETS", "AutoARIMA", "AutoTheta", "MSTL"} <= set(metrics["baselines"])
+        assert metrics["statsforecast"]["computed"] is True
+        assert "MSTL reduces to its trend model" in card  # the Nile has no season
+    else:
+        assert "statsforecast" in table
+
+
+def test_without_statsforecast_the_build_works_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "statsforecast", None)  # any import of it fails
+    output = _build_tiny(monkeypatch, tmp_path, "--seeds", "2")
+    table = _printed_tables(output)["tiny-nile"]
+    reason = "statsforecast is not installed (pip install 'seqzoo[bench]')"
+    assert table["statsforecast"] == f"statsforecast baselines not computed: {reason}"
+    entry = catalogue.read_catalogue(tmp_path / "catalogue.json")["entries"]["tiny-nile"]
+    assert entry["metrics"]["statsforecast"] == {"computed": False, "reason": reason}
+    assert not {"AutoETS", "AutoARIMA", "AutoTheta", "MSTL"} & set(entry["metrics"]["baselines"])
+    assert entry["metrics"]["seeds"]["seeds"] == [0, 1]
+    assert entry["training"]["command"] == "seqzoo zoo build tiny-nile --seeds 2"
+    card = (tmp_path / "models" / "tiny-nile" / "README.md").read_text(encoding="utf-8")
+    assert f"the statsforecast baselines were not computed: {reason}" in card.replace("\n", " ")
+
+
+def test_statsforecast_baselines_follow_cross_validation_without_refit() -> None:
+    """fit once + ``forward`` at each test target = ``cross_validation(h=1, refit=False)``,
+    and the targets are the model's own test targets (its Naive = persistence)."""
+    pytest.importorskip("statsforecast")
+    import numpy as np
+    import pandas as pd
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS, AutoTheta
+
+    from seqzoo.core.metrics import evaluate, regression_metrics
+    from seqzoo.core.workflow import build_parts
+    from seqzoo.zoo.baselines import forecast_frame, statsforecast_baselines
+
+    model, data = build_parts({"dataset": TINY["dataset"], "model": TINY["model"]})
+    naive = evaluate(model, data, "test")["baselines"]
+    found = statsforecast_baselines(data, naive)
+    assert found["fit_rows"] == data.metadata["split"]["test"][0] == 85
+    series, _, first, stop = forecast_frame(data)
+    frame = pd.DataFrame({"unique_id": "nile", "ds": np.arange(stop), "y": series[:stop]})
+    sf = StatsForecast(models=[AutoETS(season_length=1), AutoTheta(season_length=1)], freq=1)
+    cv = sf.cross_validation(df=frame, h=1, step_size=1, n_windows=stop - 85, refit=False)
+    scored = cv.iloc[first - 85 :]  # the first `window` test rows are inputs, not targets
+    assert np.array_equal(scored["y"].to_numpy(), series[first:stop])
+    for label in ("AutoETS", "AutoTheta"):
+        expected = regression_metrics(series[first:stop], scored[label].to_numpy())
+        assert found["baselines"][label] == pytest.approx(expected, rel=1e-9), label
+    broken = {"persistence": {"mae": naive["persistence"]["mae"] * 1.01}}
+    with pytest.raises(RuntimeError, match="not the same test points"):
+        statsforecast_baselines(data, broken)
+
+
+def test_seed_summary_ships_the_median_seed_and_the_verdict_names_its_losses() -> None:
+    from seqzoo.zoo.baselines import seed_summary, verdict
+
+    reports = {s: {"mae": v} for s, v in zip(range(5), [3.0, 1.0, 5.0, 2.0, 4.0], strict=True)}
+    summary = seed_summary("mae", reports)
+    assert summary["shipped"] == 0 and summary["mean"]["mae"] == 3.0  # 3.0 is the median
+    assert summary["std"]["mae"] == pytest.approx(2.5**0.5)  # the sample std (ddof 1)
+    assert seed_summary("mae", {7: {"mae": 1.0}, 8: {"mae": 1.0}})["shipped"] == 7
+    result = verdict("mae", 3.0, {"a": {"mae": 4.0}, "b": {"mae": 2.0}, "c": {"mae": 2.5}})
+    assert not result["beats_all"] and result["best_baseline"] == "b"
+    assert [(x["baseline"], x["by"]) for x in result["loses_to"]] == [("b", 1.0), ("c", 0.5)]
+    assert result["loses_to"][0]["percent"] == 50.0
+    assert verdict("mae", 1.0, {"a": {"mae": 4.0}})["beats_all"] is True
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_bundled_card_shows_the_catalogue_numbers_and_verdict(name: str) -> None:
+    from seqzoo.zoo.card import format_number
+    from seqzoo.zoo.scorecard import verdict_text
+
+    metrics = ENTRIES[name]["metrics"]
+    card = (catalogue.MODELS_DIR / name / "README.md").read_text(encoding="utf-8")
+    rows = _card_rows(card)
+    columns = rows.pop("model")
+    seeds = metrics["seeds"]
+    expected = {"**this model**": metrics["model"], **metrics["baselines"]}
+    for label, scores in expected.items():
+        assert rows[label] == [format_number(scores[k]) for k in columns], label
+    mean = [
+        f"{format_number(seeds['mean'][k])} ± {format_number(seeds['std'][k])}" for k in columns
+    ]
+    assert rows["mean ± std (5 seeds)"] == mean
+    assert verdict_text(metrics["verdict"], 5) in card.replace("\n", " ")
+    assert f"this folder holds seed {seeds['shipped']}'s weights" in card
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX advisory locks")
+def test_catalogue_updates_from_concurrent_builds_are_serialised(tmp_path: Path) -> None:
+    """A build holds the zoo's lock while it merges its entry into catalogue.json, so two
+    builds into one zoo cannot both read the old catalogue and drop each other's entry."""
+    import fcntl
+    import os
+
+    from seqzoo.zoo.build import _locked
+
+    with _locked(tmp_path):
+        other = os.open(tmp_path, os.O_RDONLY)
+        try:
+            with pytest.raises(BlockingIOError):  # a second build would wait here
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(other)
+    other = os.open(tmp_path, os.O_RDONLY)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released: free to take
+    finally:
+        os.close(other)

@@ -33,6 +33,7 @@ from torch import Tensor
 
 from .errors import ConfigError, ShapeError
 from .scaling import StandardScaler
+from .tasks import TASKS as TASK_ROWS
 
 __all__ = [
     "TASKS",
@@ -48,7 +49,8 @@ __all__ = [
     "tabular_data",
 ]
 
-TASKS = ("forecast", "regression", "classification", "language-model")
+#: The task names (their rows: :data:`seqzoo.core.tasks.TASKS`).
+TASKS = tuple(TASK_ROWS)
 
 
 @dataclass
@@ -208,10 +210,10 @@ class SequenceData:
         """Config a built-in model needs to fit this data (sizes and output mode)."""
         if self.input_kind == "ids":
             config: dict[str, Any] = {"vocab_size": self.vocab_size}
-            if self.task == "classification":
+            if TASK_ROWS[self.task].scoring == "classes":  # else the vocabulary is the output
                 config.update(output_size=self.output_size, output="last")
             return config
-        output = "sequence" if self.task == "language-model" else "last"
+        output = TASK_ROWS[self.task].output
         return {"input_size": self.input_size, "output_size": self.output_size, "output": output}
 
 

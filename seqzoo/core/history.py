@@ -1,6 +1,7 @@
 """A run's history (one :class:`EpochRow` per epoch and the :class:`TrainingResult`
-summary), its files (``history.json``, ``metrics.csv``, ``loss.png``) and the batch progress
-bar. Re-exported by :mod:`seqzoo.core.training`."""
+summary), its files (``history.json``, ``metrics.csv``, ``loss.png``, each written all or
+nothing by :func:`seqzoo.core.files.replace_file`) and the batch progress bar. Re-exported by
+:mod:`seqzoo.core.training`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .files import replace_file
 
 __all__ = [
     "EpochRow",
@@ -91,13 +94,6 @@ class History:
         )
 
 
-def atomic_write(*args: Any, **kwargs: Any) -> Path:
-    """:func:`seqzoo.core.training.atomic_write` (imported on use: training imports this)."""
-    from .training import atomic_write as write
-
-    return write(*args, **kwargs)
-
-
 # -- logs, plots, progress -------------------------------------------------------------------
 
 
@@ -108,8 +104,9 @@ def _cell(value: float | None) -> str:
 def write_history(run_dir: str | os.PathLike[str], history: History) -> None:
     """Write ``history.json`` and ``metrics.csv`` (one row per epoch), each atomically."""
     run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(history.to_dict(), indent=2, allow_nan=True)
-    atomic_write(run_dir / "history.json", text + "\n", sync_dir=False)  # one for both files
+    replace_file(run_dir / "history.json", text + "\n", sync_dir=False)  # one for both files
     metrics = sorted({name for row in history.rows for name in row.metrics})
     header = ["epoch", "train_loss", "val_loss", "lr", "seconds", *metrics]
     out = io.StringIO()
@@ -117,7 +114,7 @@ def write_history(run_dir: str | os.PathLike[str], history: History) -> None:
     writer.writerow(header)
     for row in history.rows:
         writer.writerow([row.epoch, *(_cell(row.get(name)) for name in header[1:])])
-    atomic_write(run_dir / "metrics.csv", out.getvalue())
+    replace_file(run_dir / "metrics.csv", out.getvalue())
 
 
 def plot_loss(history: History, path: str | os.PathLike[str]) -> Path | None:
@@ -146,7 +143,8 @@ def plot_loss(history: History, path: str | os.PathLike[str]) -> Path | None:
     axes.legend(loc="upper right")  # losses fall: that corner is free (and no "best" search)
     # fixed margins: tight_layout would render the figure an extra time to measure it
     figure.subplots_adjust(left=0.13, right=0.97, bottom=0.12, top=0.96)
-    return atomic_write(path, lambda p: figure.savefig(p, format="png"))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return replace_file(path, lambda p: figure.savefig(p, format="png"))
 
 
 def progress_bar(total: int, desc: str, quiet: bool = False, initial: int = 0) -> Any:

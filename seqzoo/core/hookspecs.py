@@ -126,7 +126,7 @@ def register_optimizers(register: Register, register_schedule: Register) -> None
     arguments; the record's ``defaults`` under the user's options); a ``ValueError`` or
     ``TypeError`` either raises becomes a ``ConfigError`` naming the part. A schedule states
     when it steps as its ``interval`` attribute, ``"batch"`` or ``"epoch"``
-    (:func:`seqzoo.core.training.schedule_interval`), which trainers follow. Metadata:
+    (:func:`seqzoo.core.steps.schedule_interval`), which trainers follow. Metadata:
     ``interval``.
     """
 
@@ -141,12 +141,17 @@ def register_trainers(register: Register) -> None:
     calls ``trainer.check(model, data, optimizer, schedule, resume=...)`` when the trainer has
     one (before any file is written), and
     ``trainer.fit(model, data, optimizer, schedule=schedule, resume=resume)`` (``resume``:
-    None, or the run directory to continue). ``fit`` trains in place and returns the history
-    (:class:`seqzoo.core.training.History`); with a run directory it saves
+    None, or the run directory to continue). That is everything a trainer is given: options
+    and ``run_dir``, then model, data, optimizer, schedule and resume; the schedule's interval
+    is no argument but its ``interval`` attribute (``"batch"`` or ``"epoch"``:
+    :class:`seqzoo.core.protocols.Schedule`, read with
+    :func:`seqzoo.core.steps.schedule_interval`). ``fit`` trains in place and returns the
+    history (:class:`seqzoo.core.training.History`); with a run directory it saves
     ``checkpoints/last`` (and ``best``) so the run loads back. The full contract:
     :class:`seqzoo.core.protocols.Trainer` and :class:`~seqzoo.core.protocols.CheckingTrainer`.
-    Metadata: ``tasks`` (the tasks it trains), ``model_output`` (``"sequence"`` when it needs
-    per-step outputs).
+    A new built-in trainer subclasses :class:`seqzoo.plugins.trainers.supervised.Supervised` in a
+    module of its own (as :mod:`seqzoo.plugins.trainers.tbptt` does). Metadata: ``tasks``
+    (the tasks it trains), ``model_output`` (``"sequence"`` when it needs per-step outputs).
     """
 
 

@@ -5,6 +5,11 @@ Regression / forecast metrics are in RAW units (model outputs go back through
 accuracy and macro-F1. Language models: cross entropy (nats per token), perplexity and bits per
 character/token (``loss / ln 2``). :func:`evaluate` scores a model beside naive baselines on the
 same split, so a number always comes with what "no skill" would get.
+
+A language-model split is cut into windows of one token stream; a model that carries its
+recurrent state across chunks (``forward_stateful``) is scored over that stream in order
+(:func:`stateful_loss`), so every token is predicted from all the tokens before it in the
+split, not only from those in its own window.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ import torch
 from torch import Tensor, nn
 
 from .data import SequenceData, Split
-from .errors import ConfigError
-from .training import forward_fn, loss_for
+from .errors import ConfigError, NotSteppableError
+from .losses import loss_for
+from .steps import forward_fn
+from .tasks import task_row
 
 __all__ = [
     "accuracy",
@@ -35,7 +42,9 @@ __all__ = [
     "regression_metrics",
     "rmse",
     "smape",
+    "stateful_loss",
     "target_layout",
+    "token_stream",
     "unigram_loss",
 ]
 
@@ -138,6 +147,7 @@ def predict_split(
     was_training = model.training
     model.eval()
     forward, loss_fn = forward_fn(model), loss_for(task)
+    scoring = task_row(task).scoring
     reference = next(iter(model.parameters()), None)
     device = reference.device if reference is not None else torch.device("cpu")
     dtype = reference.dtype if reference is not None else None
@@ -146,18 +156,81 @@ def predict_split(
     try:
         for inputs, targets, lengths in split.to(device, dtype).batches(batch_size):
             y = forward(inputs, lengths)
-            if task in ("forecast", "regression") and y.dim() == 3 == targets.dim() + 1:
+            if scoring == "values" and y.dim() == 3 == targets.dim() + 1:
                 y = y[:, -1]  # a many-to-many model (e.g. trained with tbptt): its last step
             total += loss_fn(y, targets).double() * targets.numel()
             count += targets.numel()
-            if task == "classification":
+            if scoring == "classes":
                 outputs.append(y.argmax(dim=-1).cpu())
-            elif task != "language-model":
+            elif scoring == "values":  # token logits are never gathered
                 outputs.append(y.reshape(targets.shape).float().cpu())
     finally:
         model.train(was_training)
     predictions = torch.cat(outputs) if outputs else torch.empty(0)
     return predictions, float(total / max(count, 1))
+
+
+def token_stream(split: Split) -> Tensor | None:
+    """The token stream a language-model split's windows were cut from: ids ``(T + 1,)`` whose
+    ``[1:]`` are ``split.targets`` flattened, so each target follows the ids before it. None
+    when the windows are not consecutive, non-overlapping slices of one stream (shuffled rows,
+    padding, or targets that are not the next ids)."""
+    inputs, targets = split.inputs, split.targets
+    if (
+        split.lengths is not None
+        or inputs.dim() != 2
+        or inputs.shape != targets.shape
+        or inputs.numel() == 0
+        or inputs.is_floating_point()
+    ):
+        return None
+    within = bool((inputs[:, 1:] == targets[:, :-1]).all())
+    across = bool((inputs[1:, 0] == targets[:-1, -1]).all())
+    if not (within and across):
+        return None
+    return torch.cat([inputs[:1, 0], targets.reshape(-1)])
+
+
+def _carries_state(model: nn.Module) -> bool:
+    """Whether ``model`` runs chunks from a state and gives one output per step."""
+    return (
+        bool(getattr(model, "causal", False))
+        and callable(getattr(model, "forward_stateful", None))
+        and getattr(model, "output", "sequence") == "sequence"
+    )
+
+
+@torch.no_grad()
+def stateful_loss(model: nn.Module, split: Split, chunk: int = 1024) -> float | None:
+    """Mean cross entropy (nats/token) of ``model`` over ``split``'s token stream, read in
+    order ``chunk`` tokens at a time with the recurrent state carried from chunk to chunk
+    (one stream, batch 1), so each target is predicted from every token before it in the
+    split. None when the split is no single stream (:func:`token_stream`) or the model cannot
+    carry its state (no ``forward_stateful``, not causal, or one output per sequence)."""
+    stream = token_stream(split)
+    if stream is None or not _carries_state(model):
+        return None
+    was_training = model.training
+    model.eval()
+    reference = next(iter(model.parameters()), None)
+    device = reference.device if reference is not None else torch.device("cpu")
+    stream = stream.to(device)
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    state: Any = None
+    try:
+        for start in range(0, len(stream) - 1, chunk):
+            x = stream[start : min(start + chunk, len(stream) - 1)]
+            y = stream[start + 1 : start + 1 + len(x)]
+            logits, state = model.forward_stateful(x.unsqueeze(0), state)  # type: ignore[operator]  # nn.Module.__getattr__ is typed Tensor | Module
+            if logits.dim() != 3 or logits.shape[1] != len(x):
+                return None  # not one output per step after all
+            log_p = torch.log_softmax(logits[0].double(), dim=-1)
+            total -= log_p.gather(1, y.unsqueeze(1)).sum()
+    except NotSteppableError:
+        return None
+    finally:
+        model.train(was_training)
+    return float(total) / (len(stream) - 1)
 
 
 # -- baselines ---------------------------------------------------------------------------------
@@ -226,12 +299,21 @@ def unigram_loss(data: SequenceData, split: Split) -> float:
 
 
 def evaluate(
-    model: nn.Module, data: SequenceData, split: str = "test", batch_size: int = 256
+    model: nn.Module,
+    data: SequenceData,
+    split: str = "test",
+    batch_size: int = 256,
+    stateful: bool | None = None,
 ) -> dict[str, Any]:
     """Score ``model`` on ``data.<split>`` beside naive baselines on the same samples.
 
     Returns ``{"task", "split", "dataset", "units", "samples", "model": {metric: value},
     "baselines": {name: {metric: value}}}``. Forecast/regression metrics are in raw units.
+
+    A language model is scored over the split's token stream with its state carried
+    (:func:`stateful_loss`) when it can be (``stateful=None``; ``True`` requires it, ``False``
+    scores each window on its own); the report then adds ``"evaluation": "stateful"`` and the
+    window-by-window scores as ``"windowed"`` (otherwise ``"evaluation": "windowed"``).
     """
     if split not in ("train", "validation", "test"):
         raise ValueError(f"split must be 'train', 'validation' or 'test', got {split!r}")
@@ -249,18 +331,19 @@ def evaluate(
         "baselines": {},
     }
     unscale = data.preprocessing.unscale_targets
-    if data.task in ("forecast", "regression"):
+    task = task_row(data.task)
+    if task.scoring == "values":
         truth = unscale(part.targets).reshape(len(part), -1)
         model_raw = unscale(predictions).reshape(len(part), -1)
         result["model"] = {**regression_metrics(truth, model_raw), "loss": loss}
-        if data.task == "forecast":
+        if task.baseline == "naive":
             naive = forecast_baselines(data, part)
         else:
             mean = unscale(data.train.targets).reshape(len(data.train), -1).mean(axis=0)
             naive = {"mean": np.broadcast_to(mean, truth.shape)}
         for name, guess in naive.items():
             result["baselines"][name] = regression_metrics(truth, guess)
-    elif data.task == "classification":
+    elif task.scoring == "classes":
         labels = part.targets
         result["model"] = {
             "accuracy": accuracy(labels, predictions),
@@ -274,7 +357,18 @@ def evaluate(
             "macro_f1": macro_f1(labels, majority_guess),
         }
     else:
-        result["model"] = language_model_metrics(loss)
+        carried = None if stateful is False else stateful_loss(model, part)
+        if carried is None and stateful:
+            raise ConfigError(
+                f"cannot score the {split} split statefully: the model must carry its state "
+                "(forward_stateful, output='sequence') and the split's windows must be "
+                "consecutive slices of one token stream; pass stateful=False",
+                field="stateful",
+            )
+        result["model"] = language_model_metrics(loss if carried is None else carried)
+        result["evaluation"] = "windowed" if carried is None else "stateful"
+        if carried is not None:
+            result["windowed"] = language_model_metrics(loss)
         result["baselines"]["unigram"] = language_model_metrics(unigram_loss(data, part))
     return result
 
@@ -288,8 +382,13 @@ def _number(value: float) -> str:
 
 
 def format_report(result: dict[str, Any]) -> str:
-    """A plain-text table: one row for the model and one per baseline, one column per metric."""
-    rows = [("model", result["model"]), *result["baselines"].items()]
+    """A plain-text table: one row for the model (and, for a language model scored with its
+    state carried, one for its window-by-window score) and one per baseline, one column per
+    metric."""
+    rows = [("model", result["model"])]
+    if result.get("windowed"):
+        rows.append(("model (windowed)", result["windowed"]))
+    rows += result["baselines"].items()
     names = list(dict.fromkeys(name for _, values in rows for name in values))
     table = [["", *names]] + [
         [label, *(_number(values[n]) if n in values else "-" for n in names)]

@@ -257,6 +257,10 @@ class SequenceModel(SequenceModule):
     accepts_nan: bool = False
     #: How error messages name the model when it was not built under a registered name.
     name_in_messages: str | None = None
+    #: ``(rtol, atol)`` within which the model reproduces its saved reference outputs on any
+    #: machine (``reference.safetensors``); a model that computes in reduced precision where the
+    #: hardware allows it widens this.
+    reference_tolerance: tuple[float, float] = (1e-6, 1e-6)
 
     # What travels with a model outside its state dict (``config.json``, the run directory),
     # set by seqzoo after the model is built; None until then.

@@ -5,13 +5,18 @@ subclassing anything (the built-in classes are one way to satisfy them). The run
 ones answer ``isinstance(obj, Trainer)``, which looks only for the methods' presence; the
 signatures below are the calls seqzoo makes.
 
-Trainers (:class:`TrainerFactory`, :class:`Trainer`, :class:`CheckingTrainer`): what
-:func:`seqzoo.train` does with the registered trainer, in order::
+Trainers (:class:`TrainerFactory`, :class:`Trainer`, :class:`CheckingTrainer`,
+:class:`Schedule`): what :func:`seqzoo.train` does with the registered trainer, in order::
 
     trainer = factory(run_dir=RUN_DIR_OR_NONE, **options)   # registered defaults under options
     trainer.check(model, data, optimizer, schedule, resume=RESUME_OR_NONE)  # when it has one
     # ... run.json is written only now, once every part is known to fit ...
     history = trainer.fit(model, data, optimizer, schedule=SCHEDULE_OR_NONE, resume=RESUME_OR_NONE)
+
+That is all a trainer is given: its ``options`` and ``run_dir`` (once, when it is built),
+then ``model``, ``data``, ``optimizer``, ``schedule`` and ``resume``. No interval is passed:
+the schedule carries it as ``schedule.interval`` (``"batch"`` or ``"epoch"``, set by every
+registered schedule factory), read with :func:`seqzoo.core.steps.schedule_interval`.
 
 Datasets (:class:`DatasetFactory`): ``factory(**options) -> SequenceData``; the shapes per task
 are in :data:`TASK_SHAPES` (and :mod:`seqzoo.core.data`).
@@ -27,6 +32,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
+from .tasks import TASKS
+
 if TYPE_CHECKING:
     import torch
     from torch import Tensor
@@ -38,6 +45,7 @@ __all__ = [
     "TASK_SHAPES",
     "CheckingTrainer",
     "DatasetFactory",
+    "Schedule",
     "State",
     "Steppable",
     "Streamable",
@@ -52,32 +60,32 @@ __all__ = [
 State: TypeAlias = Any
 
 #: Per task (``SequenceData.task``), the shapes of a split's ``inputs`` and ``targets`` for
-#: ``N`` samples, and what a model must output for a batch of ``B``.
-TASK_SHAPES: dict[str, dict[str, str]] = {
-    "forecast": {
-        "inputs": "(N, window, features) float32",
-        "targets": "(N, horizon * targets) float32, step by step",
-        "output": "(B, output_size) with output_size = horizon * targets (output='last')",
-    },
-    "regression": {
-        "inputs": "(N, 1, features) float32 (one row is a length-1 sequence)",
-        "targets": "(N, targets) float32",
-        "output": "(B, output_size) (output='last')",
-    },
-    "classification": {
-        "inputs": "(N, time) int64 ids with lengths (N,), or (N, time, features) float32",
-        "targets": "(N,) int64 class indices",
-        "output": "(B, output_size) class scores, output_size = number of classes",
-    },
-    "language-model": {
-        "inputs": "(N, time) int64 ids",
-        "targets": "(N, time) int64, the next ids",
-        "output": "(B, time, vocab_size) token scores (output='sequence')",
-    },
-}
+#: ``N`` samples, and what a model must output for a batch of ``B`` (from the task table,
+#: :data:`seqzoo.core.tasks.TASKS`).
+TASK_SHAPES: dict[str, dict[str, str]] = {name: dict(t.shapes) for name, t in TASKS.items()}
 
 
 # -- trainers ---------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Schedule(Protocol):
+    """The learning-rate schedule a trainer is given (or None): a torch scheduler over the
+    run's optimizer, built by the registered schedule factory.
+
+    - ``interval`` (attribute): ``"batch"`` (call :meth:`step` after every optimizer step) or
+      ``"epoch"`` (after every epoch); :func:`seqzoo.core.steps.schedule_interval` reads it
+      (and knows torch's OneCycleLR / CyclicLR, which step per batch, without it).
+      ``ReduceLROnPlateau`` steps per epoch with the monitored value: ``step(value)``.
+    - ``state_dict`` / ``load_state_dict``: what a checkpoint keeps of it
+      (:func:`seqzoo.core.checkpoints.save_checkpoint`), so a resumed run continues it.
+    """
+
+    def step(self, *args: Any) -> Any: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> Any: ...
 
 
 @runtime_checkable
@@ -86,9 +94,10 @@ class Trainer(Protocol):
 
     ``fit`` trains ``model`` (a :class:`seqzoo.nn.SequenceModel`, its weights already
     initialized from the run's ``seed``) on ``data`` in place, with ``optimizer`` (a
-    ``torch.optim.Optimizer`` over ``model.parameters()``) and ``schedule`` (a torch
-    learning-rate scheduler or None; :func:`seqzoo.core.training.schedule_interval` says
-    whether it steps per ``"batch"`` or per ``"epoch"``).
+    ``torch.optim.Optimizer`` over ``model.parameters()``) and ``schedule`` (a
+    :class:`Schedule` or None: its ``interval`` says whether it steps per ``"batch"`` or per
+    ``"epoch"``; :func:`seqzoo.core.steps.schedule_interval` reads it). These, with the
+    factory's ``run_dir`` and options (:class:`TrainerFactory`), are everything seqzoo passes.
 
     - ``resume``: None for a new run, else the run directory to continue from: load its
       ``checkpoints/last`` into model, optimizer and schedule
@@ -116,7 +125,7 @@ class Trainer(Protocol):
         data: SequenceData,
         optimizer: torch.optim.Optimizer,
         *,
-        schedule: Any = None,
+        schedule: Schedule | None = None,
         resume: str | None = None,
     ) -> History | Any: ...
 
@@ -137,7 +146,7 @@ class CheckingTrainer(Trainer, Protocol):
         model: torch.nn.Module,
         data: SequenceData,
         optimizer: torch.optim.Optimizer,
-        schedule: Any = None,
+        schedule: Schedule | None = None,
         *,
         resume: str | None = None,
     ) -> None: ...

@@ -340,7 +340,7 @@ def _check_output_shape(model: Any, data: Any, trainer: str) -> None:
     reference = next(iter(model.parameters()), None)
     if reference is not None and inputs.is_floating_point():
         inputs = inputs.to(reference.dtype)
-    from .training import model_forward
+    from .steps import model_forward
 
     was_training = model.training
     model.eval()
@@ -349,16 +349,10 @@ def _check_output_shape(model: Any, data: Any, trainer: str) -> None:
             output = model_forward(model, inputs, lengths)
     finally:
         model.train(was_training)
-    if data.task in ("classification",):
-        fits = output.dim() == 2 and output.shape[0] == targets.shape[0]
-        wanted = f"(batch, {data.output_size}) class scores"
-    elif data.task == "language-model":
-        fits = output.dim() == 3 and output.shape[:2] == targets.shape
-        wanted = f"(batch, time, {data.output_size}) token scores (output='sequence')"
-    else:
-        fits = tuple(output.shape) == tuple(targets.shape)
-        wanted = f"(batch, {targets.shape[-1]}) (output='last')"
-    if not fits:
+    from .tasks import TASKS
+
+    wanted = TASKS[data.task].output_check(output, targets, data.output_size)
+    if wanted is not None:
         raise ConfigError(
             f"the model's output has shape {tuple(output.shape)} for a batch whose targets have "
             f"shape {tuple(targets.shape)}; a {data.task} model on {data.name!r} must give "

@@ -267,11 +267,11 @@ def train(**flags: Any) -> None:
             )
         if (flags["nproc"] or 1) > 1:  # the same command on N processes: their exit status
             from seqzoo.core.workflow import read_run_spec
-            from seqzoo.plugins.ddp_launch import launch, trainer_of
+            from seqzoo.plugins.trainers.ddp_launch import launch, trainer_of
 
             spec = read_run_spec(Path(flags["resume"]))
             click.get_current_context().exit(launch(flags["nproc"], trainer_of(spec["trainer"])))
-        from seqzoo.plugins.ddp_launch import follower, follower_resume
+        from seqzoo.plugins.trainers.ddp_launch import follower, follower_resume
 
         # ranks other than 0 resume from a private copy: rank 0 alone holds and writes the run
         with (
@@ -294,7 +294,7 @@ def train(**flags: Any) -> None:
             data_name = _name_of(arguments["dataset"])
             stamp = time.strftime("%Y%m%d-%H%M%S")
             arguments["run_dir"] = str(Path("runs") / f"{model_name}-{data_name}-{stamp}")
-        from seqzoo.plugins.ddp_launch import follower, launch, trainer_of
+        from seqzoo.plugins.trainers.ddp_launch import follower, launch, trainer_of
 
         if (flags["nproc"] or 1) > 1:  # the same command on N processes: their exit status
             extra = [] if flags["run_dir"] else ["--run-dir", str(arguments["run_dir"])]

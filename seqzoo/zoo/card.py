@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from seqzoo.core.errors import ConfigError
+from seqzoo.core.tasks import TASKS
 
-__all__ = ["CARD_KEYS", "PIPELINE_TAGS", "render_card"]
+__all__ = ["CARD_KEYS", "PIPELINE_TAGS", "format_number", "render_card"]
 
 #: Keys a ``card`` dict may hold (anything else is a typo, reported with this list).
 CARD_KEYS = (
@@ -24,23 +25,25 @@ CARD_KEYS = (
     "metrics",
     "baselines",
     "results_note",
+    "seeds",
+    "comparison",
     "training",
     "license",
     "repo_id",
 )
 
-#: seqzoo task -> the Hub's pipeline tag (classification depends on the input kind).
+#: seqzoo task -> the Hub's pipeline tag, from the task table (classification's depends on
+#: the input kind: :func:`_pipeline_tag`).
 PIPELINE_TAGS = {
-    "forecast": "time-series-forecasting",
+    **{name: task.pipeline_tag for name, task in TASKS.items() if task.text_pipeline_tag is None},
     "zero-shot-forecast": "time-series-forecasting",
-    "language-model": "text-generation",
-    "regression": "tabular-regression",
 }
 
 
 def _pipeline_tag(task: str | None, text: bool) -> str | None:
-    if task == "classification":
-        return "text-classification" if text else "time-series-classification"
+    row = TASKS.get(task or "")
+    if row is not None and row.text_pipeline_tag is not None:  # token ids or not
+        return row.text_pipeline_tag if text else row.pipeline_tag
     return PIPELINE_TAGS.get(task or "")
 
 
@@ -50,29 +53,47 @@ def _check(card: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"card has unknown keys {unknown}; it may hold {', '.join(CARD_KEYS)}", field="card"
         )
-    for key in ("metrics", "baselines", "training"):
+    for key in ("metrics", "baselines", "training", "seeds"):
         if card.get(key) is not None and not isinstance(card[key], Mapping):
             raise ConfigError(f"card[{key!r}] must be a mapping", field="card")
 
 
-def _number(value: Any) -> str:
+def format_number(value: Any) -> str:
+    """A card's number: floats to 4 significant digits (``seqzoo zoo build`` prints the same)."""
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+_number = format_number
 
 
 def _cell(value: Any) -> str:
     return _number(value).replace("|", "\\|").replace("\n", " ")
 
 
-def _metrics_table(metrics: Mapping[str, Any], baselines: Mapping[str, Any]) -> list[str]:
-    """One row for this model, one per baseline; columns are the metric names."""
+def _seed_row(seeds: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+    """``mean ± std (5 seeds)`` of every metric the seeds report."""
+    mean, std = seeds.get("mean") or {}, seeds.get("std") or {}
+    cells = {k: f"{_number(v)} ± {_number(std.get(k, float('nan')))}" for k, v in mean.items()}
+    return f"mean ± std ({len(seeds.get('seeds') or [])} seeds)", cells
+
+
+def _metrics_table(
+    metrics: Mapping[str, Any],
+    baselines: Mapping[str, Any],
+    seeds: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """One row for this model (and its seeds' mean ± std), one per baseline; columns are the
+    metric names."""
     names = list(metrics)
     for scores in baselines.values():
         if isinstance(scores, Mapping):
             names += [n for n in scores if n not in names]
     lines = ["| model | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     rows: list[tuple[str, Mapping[str, Any]]] = [("**this model**", metrics)]
+    if seeds:
+        rows.append(_seed_row(seeds))
     rows += [(name, s if isinstance(s, Mapping) else {}) for name, s in baselines.items()]
     for label, scores in rows:
         lines.append(f"| {label} | " + " | ".join(_cell(scores.get(n, "")) for n in names) + " |")
@@ -219,7 +240,17 @@ def render_card(
             lines += [str(card["results_note"]), ""]
         elif datasets:
             lines += ["On the test split of " + ", ".join(f"`{d}`" for d in datasets) + ".", ""]
-        lines += [*_metrics_table(metrics, baselines), ""]
+        seeds: Mapping[str, Any] | None = card.get("seeds")
+        if seeds:
+            listed = ", ".join(str(s) for s in seeds.get("seeds") or [])
+            lines += [
+                f"Trained from seeds {listed}; this folder holds seed {seeds.get('shipped')}'s "
+                f"weights (the median by test {seeds.get('metric')}): the **this model** row.",
+                "",
+            ]
+        lines += [*_metrics_table(metrics, baselines, seeds), ""]
+        if card.get("comparison"):
+            lines += [str(card["comparison"]).strip(), ""]
     if files:
         lines += ["## Files", "", "| file | sha256 |", "|---|---|"]
         lines += [f"| `{n}` | `{digest}` |" for n, digest in files.items()]

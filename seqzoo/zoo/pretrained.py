@@ -17,9 +17,12 @@ Only safetensors are read: nothing is ever unpickled (a pickle can run arbitrary
 loads), and a directory or repository that holds only pickle weights is refused.
 
 Loading checks every file's sha256, then builds the model on the meta device (shapes only) and
-makes the file's tensors its parameters, so no weight is random-initialised only to be
-overwritten; a model that cannot be built that way is built normally and the weights copied in.
-A tensor stored as another kind of number than the model's (integers for floats) is refused.
+makes the file's tensors its parameters (:mod:`seqzoo.zoo.attach`), so no weight is
+random-initialised only to be overwritten; a model that cannot be built that way is built
+normally and the weights copied in. A tensor stored as another kind of number than the model's
+(integers for floats) is refused. A repeated load of an unchanged folder costs a few stats: its
+listing, ``config.json`` and digests are remembered by the files' identity
+(:mod:`seqzoo.zoo.folder`, :mod:`seqzoo.zoo.digests`).
 
 Saving writes the whole folder beside the target and swaps it in
 (:func:`seqzoo.core.files.staged_directory`): a save killed at any moment leaves the old model
@@ -28,13 +31,15 @@ or the new one, and loading finishes a swap that a kill interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -44,9 +49,14 @@ from seqzoo.core.errors import ConfigError, SeqzooError, UnknownNameError, Weigh
 from seqzoo.core.files import io_errors, os_error_in, recover_directory, staged_directory
 from seqzoo.core.predict import LAST_WINDOW_NAME
 
+from .attach import assign_weights as _assign_weights
+from .attach import key_mismatch as _key_mismatch
+from .attach import unmaterialised as _unmaterialised  # noqa: F401  # importable here, as before
+from .attach import unreadable as _unreadable
 from .card import render_card
 from .digests import verified_sha256s
 from .dtypes import check_dtypes, stored_dtypes
+from .folder import Listing, read_bytes, read_listing
 from .hub import (
     CARD_NAME,
     CONFIG_NAME,
@@ -57,6 +67,10 @@ from .hub import (
     member_file,
 )
 from .layout import FORMAT_VERSION, SEQZOO_KEY, parse_config
+from .saved import default_registry as _registry
+from .saved import lineage_card as _lineage_card
+from .saved import plain_config as _plain_config
+from .saved import registry_name_of
 from .sources import locate
 
 __all__ = [
@@ -72,65 +86,7 @@ __all__ = [
 ]
 
 
-def _registry(registry: Any) -> Any:
-    if registry is not None:
-        return registry
-    from seqzoo.core.api import get_registry
-
-    return get_registry()
-
-
 # -- saving -----------------------------------------------------------------------------------
-
-
-def registry_name_of(model: torch.nn.Module, registry: Any = None) -> str:
-    """The name ``model`` is registered under: its ``registry_name`` (set when the registry
-    built it), else the one model record whose factory is ``type(model)``.
-
-    Records sharing a class (``rnn``/``gru``/``lstm``) are told apart by how many of their
-    defaults the model's config matches; a tie is a :class:`ConfigError` asking for ``name=``.
-    """
-    name = getattr(model, "registry_name", None)
-    if isinstance(name, str) and name:
-        return name
-    cls = type(model)
-    path = f"{cls.__module__}:{cls.__qualname__}"
-    # compare without importing any factory: string factories name their class
-    candidates = [s for s in _registry(registry).list("model") if s.factory in (cls, path)]
-    if not candidates:
-        raise ConfigError(
-            f"no registered model builds a {cls.__name__} ({path}); pass name=... with the "
-            "registry name to rebuild it under (see `seqzoo list models`)",
-            field="name",
-        )
-    if len(candidates) == 1:
-        return candidates[0].name
-    config = getattr(model, "config", {}) or {}
-    scores = {
-        s.name: sum(1 for k, v in s.defaults.items() if k in config and config[k] == v)
-        for s in candidates
-    }
-    best = max(scores.values())
-    winners = sorted(n for n, score in scores.items() if score == best)
-    if len(winners) > 1:
-        raise ConfigError(
-            f"a {cls.__name__} could be any of {', '.join(winners)}; pass name=... to say which",
-            field="name",
-        )
-    return winners[0]
-
-
-def _plain_config(model: torch.nn.Module) -> dict[str, Any]:
-    config = getattr(model, "config", None)
-    if not isinstance(config, Mapping):
-        raise ConfigError(
-            f"save_pretrained needs a seqzoo model whose .config gives its constructor "
-            f"arguments; a {type(model).__name__} has none"
-        )
-    try:
-        return json.loads(json.dumps(dict(config)))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"the model's config must hold plain JSON values: {exc}") from None
 
 
 #: Files of a saved model's format: a save replaces them all, even those the new model does
@@ -313,35 +269,13 @@ def write_pretrained(
     return Path(directory)
 
 
-def _lineage_card(
-    source: Mapping[str, Any], card: Mapping[str, Any] | None, dataset: Mapping[str, Any] | None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(fine_tuned_from, card)`` of a fine-tuned model, worded as
-    :func:`~seqzoo.zoo.finetune.save_finetuned` words them: the card's description says
-    "Fine-tuned from NAME (...)" (before any description given) and its training table names
-    the source."""
-    from .finetune import _describe, lineage
-
-    source = lineage(source)
-    card = dict(card or {})
-    data_name = (dataset or {}).get("name") if isinstance(dataset, Mapping) else None
-    sentence = _describe(source) + (f" on the `{data_name}` dataset." if data_name else ".")
-    given = str(card.get("description") or "").strip()
-    if "Fine-tuned from" not in given:
-        card["description"] = f"{sentence}\n\n{given}" if given else sentence
-    training = card.get("training")
-    if training is None or isinstance(training, Mapping):
-        card["training"] = {"fine_tuned_from": source.get("name"), **dict(training or {})}
-    return source, card
-
-
 # -- loading ----------------------------------------------------------------------------------
 
 
 def _read_config(path: Path, where: str, architecture: str | None = None) -> dict[str, Any]:
     """``config.json`` as the record :func:`parse_config` makes of it."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(read_bytes(path).decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise WeightsError(f"{where}: {CONFIG_NAME} cannot be read as JSON ({exc})") from None
     except RecursionError:  # json recurses once per nesting level
@@ -349,15 +283,49 @@ def _read_config(path: Path, where: str, architecture: str | None = None) -> dic
     return parse_config(document, where, architecture)
 
 
-def _verify(directory: Path, checksums: list[tuple[str, str, str]], where: str) -> None:
-    """Check each ``(file, sha256, who recorded it)``; a mismatch names the file."""
+def _listing(directory: Path, where: str, info: os.stat_result | None = None) -> Listing:
+    """The entries of the model folder (:func:`~seqzoo.zoo.folder.read_listing`)."""
+    return read_listing(directory, where, info)
+
+
+def _plain(listing: Listing, name: Any) -> bool:
+    """Whether ``name``, one of the format's own file names (valid names by construction), is
+    a plain file of the folder's listing: no further look needed (a link or special file is
+    for :func:`member_file` to judge)."""
+    return name in MODEL_FILES and name in listing.plain
+
+
+def _check_own_files(directory: Path, where: str, listing: Listing) -> None:
+    """The format's own files: a link out or a FIFO in their place is refused unopened."""
+    for name in MODEL_FILES:
+        if name in listing.names and name not in listing.plain:
+            member_file(directory, name, where, "the seqzoo model format")
+
+
+def _verify(
+    directory: Path,
+    checksums: list[tuple[str, str, str]],
+    where: str,
+    listing: Listing | None = None,
+) -> None:
+    """Check each ``(file, sha256, who recorded it)``; a mismatch names the file.
+    ``listing`` (the folder's entries, just read) spares a look at each plain file."""
     paths: dict[str, Path] = {}
     for name, _, source in checksums:
-        path = member_file(directory, name, where, source)
-        if not path.is_file():
-            raise WeightsError(f"{where}: {name} is listed in {source} but missing")
+        if listing is not None and _plain(listing, name):
+            path = directory / name
+        else:
+            path = member_file(directory, name, where, source)
+            if not path.is_file():
+                raise WeightsError(f"{where}: {name} is listed in {source} but missing")
         paths.setdefault(name, path)
-    seen = dict(zip(paths, verified_sha256s(list(paths.values())), strict=True))
+    try:
+        digests = verified_sha256s(list(paths.values()))
+    except FileNotFoundError:  # gone since the listing: a save swapping the folder
+        if listing is None:
+            raise
+        return _verify(directory, checksums, where)
+    seen = dict(zip(paths, digests, strict=True))
     for name, expected, source in checksums:
         if seen[name] != str(expected).lower():
             raise WeightsError(
@@ -365,6 +333,24 @@ def _verify(directory: Path, checksums: list[tuple[str, str, str]], where: str) 
                 f"the file has {seen[name]}; the file is corrupt or was changed (download it "
                 "again, e.g. after clearing it from the Hub cache, or save the model again)"
             )
+
+
+#: Whether a model factory takes ``registry=`` (computed once per factory).
+_TAKES_REGISTRY: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def _takes_registry(factory: Any) -> bool:
+    try:
+        return _TAKES_REGISTRY[factory]
+    except (KeyError, TypeError):  # not seen yet, or cannot be weakly referenced
+        pass
+    try:
+        takes = "registry" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        takes = False
+    with contextlib.suppress(TypeError):
+        _TAKES_REGISTRY[factory] = takes
+    return takes
 
 
 def _constructor(config: dict[str, Any], registry: Any, where: str) -> Callable[[], Any]:
@@ -376,11 +362,7 @@ def _constructor(config: dict[str, Any], registry: Any, where: str) -> Callable[
         exc.args = (f"{exc}; {where} needs it: install the plugin that provides {name!r}",)
         raise
     arguments = dict(config.get("config") or {})
-    try:
-        accepts_registry = "registry" in inspect.signature(spec.load()).parameters
-    except (TypeError, ValueError):
-        accepts_registry = False
-    if accepts_registry and "registry" not in arguments:
+    if "registry" not in arguments and _takes_registry(spec.load()):
         arguments["registry"] = registry  # hybrids find their layers in the caller's registry
     return lambda: spec.create(**arguments)
 
@@ -389,32 +371,6 @@ def _cuda_index(device: torch.device) -> str:
     if device.type == "cuda" and device.index is None:
         return f"cuda:{torch.cuda.current_device()}"
     return str(device)
-
-
-def _unreadable(path: Path, where: str, exc: Exception) -> WeightsError:
-    return WeightsError(
-        f"{where}: {path.name} is corrupt or truncated and cannot be read as safetensors "
-        f"({exc}); download or save it again"
-    )
-
-
-def _key_mismatch(
-    path: Path, where: str, missing: Iterable[str], unexpected: Iterable[str]
-) -> None:
-    """The strict-loading error listing both kinds of key mismatch (nothing when none)."""
-    parts = []
-    if missing:
-        parts.append("missing keys (in the model, not in the file): " + ", ".join(sorted(missing)))
-    if unexpected:
-        parts.append(
-            "unexpected keys (in the file, not in the model): " + ", ".join(sorted(unexpected))
-        )
-    if parts:
-        raise WeightsError(
-            f"{where}: {path.name} does not match the model built from {CONFIG_NAME}: "
-            + "; ".join(parts)
-            + ". Pass strict=False to load the keys that match anyway"
-        )
 
 
 def _load_weights(
@@ -435,71 +391,6 @@ def _load_weights(
         ) from None
     if strict:
         _key_mismatch(path, where, missing, unexpected)
-
-
-def _unmaterialised(model: torch.nn.Module) -> list[str]:
-    """Names of tensors still on the meta device: parameters or buffers the file did not give
-    (non-persistent buffers, keys missing under ``strict=False``) and tensors a module keeps as
-    plain attributes (or lists of them)."""
-    names = [n for n, t in model.named_parameters(remove_duplicate=False) if t.is_meta]
-    names += [n for n, t in model.named_buffers(remove_duplicate=False) if t.is_meta]
-    for prefix, module in model.named_modules():
-        for attribute, value in vars(module).items():
-            # most attributes are neither: two isinstance checks, no generator (a load runs
-            # this over every attribute of every module)
-            if isinstance(value, torch.Tensor):
-                meta = value.is_meta
-            elif isinstance(value, (list, tuple)):
-                meta = any(isinstance(v, torch.Tensor) and v.is_meta for v in value)
-            else:
-                continue
-            if meta:
-                names.append(f"{prefix}.{attribute}" if prefix else attribute)
-    return names
-
-
-def _assign_weights(
-    model: torch.nn.Module, state: dict[str, torch.Tensor], strict: bool, path: Path, where: str
-) -> bool:
-    """Make ``state``'s tensors the parameters and buffers of ``model`` (built on the meta
-    device): no copy, no initialisation. Tensors shared under several names (tied weights,
-    stored once in the file) are shared again. Returns whether every tensor of the model is
-    now real; when not, the caller builds the model normally instead."""
-    own = model.state_dict(keep_vars=True)
-    check_dtypes({n: t.dtype for n, t in state.items()}, own, path, where)
-    groups: dict[int, list[str]] = {}
-    for name, tensor in own.items():
-        groups.setdefault(id(tensor), []).append(name)
-    state = dict(state)
-    for names in groups.values():
-        given = next((n for n in names if n in state), None)
-        for name in names:
-            if given is not None and name not in state:
-                state[name] = state[given]  # a tied alias the file stores once
-            value = state.get(name)
-            if value is not None and value.dtype != own[name].dtype:
-                state[name] = value.to(own[name].dtype)  # as a copy into the parameter casts
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
-    except RuntimeError as exc:  # size mismatches between the file and the built model
-        raise WeightsError(
-            f"{where}: {path.name} does not fit the model built from {CONFIG_NAME}: {exc}"
-        ) from None
-    if strict:
-        _key_mismatch(path, where, missing, unexpected)
-    tied = [names for names in groups.values() if len(names) > 1]
-    if tied:  # assign gave each alias a Parameter of its own: tie them again
-        now = model.state_dict(keep_vars=True)
-        for names in tied:
-            for alias in names[1:]:
-                owner, _, attribute = alias.rpartition(".")
-                setattr(model.get_submodule(owner), attribute, now[names[0]])
-    if _unmaterialised(model):
-        return False
-    for module in model.modules():
-        if isinstance(module, torch.nn.RNNBase):
-            module.flatten_parameters()  # one contiguous weight block for cuDNN (no-op on CPU)
-    return True
 
 
 def _build_and_load(
@@ -565,29 +456,52 @@ def load_directory(
     (a ``PyTorchModelHubMixin`` folder)."""
     directory = Path(directory)
     where = where or f"model directory {str(directory)!r}"
-    arguments = (
+    request = _Request(
         resolve_device(device),
         resolve_dtype(dtype),
         strict,
         _registry(registry),
         architecture,
+        expected_files,
+        where,
     )
-    before = _identity(directory)
+    return _load_once_more_if_swapped(directory, request)
+
+
+class _Request(NamedTuple):
+    """What to load a folder as: :func:`load_directory`'s arguments, resolved."""
+
+    device: torch.device
+    dtype: torch.dtype | None
+    strict: bool
+    registry: Any
+    architecture: str | None
+    expected_files: Mapping[str, str] | None
+    where: str
+
+
+def _load_once_more_if_swapped(directory: Path, request: _Request) -> Any:
+    """:func:`_load_directory`, read again (once) when a save swapped the folder meanwhile."""
+    info = _stat(directory)
     try:
-        return _load_directory(directory, *arguments, expected_files, where)
+        return _load_directory(directory, *request, info)
     except WeightsError:
-        if before is None or _identity(directory) == before:
+        if info is None or _identity(directory) == (info.st_dev, info.st_ino):
             raise
-    return _load_directory(directory, *arguments, expected_files, where)  # the new folder
+    return _load_directory(directory, *request, None)  # the new folder
+
+
+def _stat(directory: Path) -> os.stat_result | None:
+    try:
+        return os.stat(directory)
+    except OSError:
+        return None
 
 
 def _identity(directory: Path) -> tuple[int, int] | None:
     """Which folder ``directory`` is now: a save's swap puts another one in its place."""
-    try:
-        info = os.stat(directory)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino
+    info = _stat(directory)
+    return None if info is None else (info.st_dev, info.st_ino)
 
 
 def _load_directory(
@@ -599,29 +513,27 @@ def _load_directory(
     architecture: str | None,
     expected_files: Mapping[str, str] | None,
     where: str,
+    info: os.stat_result | None,
 ) -> Any:
+    """The model in ``directory``; ``info`` is the folder's ``os.stat`` taken just before."""
     from seqzoo.core.data import Preprocessing
 
-    if not os.path.lexists(directory):
-        recover_directory(directory)  # a save killed between its two renames: finish it
-    if not directory.is_dir():
-        raise WeightsError(f"{where} does not exist or is not a directory")
-    # the format's own files too: a link out or a FIFO in their place is refused unopened
-    own = {n: member_file(directory, n, where, "the seqzoo model format") for n in MODEL_FILES}
-    check_model_files((p.name for p in directory.iterdir() if p.is_file()), where)
-    config = _read_config(own[CONFIG_NAME], where, architecture)
+    listing = _listing(directory, where, info)
+    _check_own_files(directory, where, listing)
+    check_model_files(listing.files, where)
+    config = _read_config(directory / CONFIG_NAME, where, architecture)
     recorded = config.get("files") or {}
     checksums = [(n, h, "the zoo catalogue") for n, h in (expected_files or {}).items()]
     checksums += [(n, h, CONFIG_NAME) for n, h in recorded.items()]
-    _verify(directory, checksums, where)
+    _verify(directory, checksums, where, listing)
 
     make = _constructor(config, registry, where)
-    model = _build_and_load(make, own[WEIGHTS_NAME], torch_device, strict, where)
+    model = _build_and_load(make, directory / WEIGHTS_NAME, torch_device, strict, where)
     if torch_dtype is not None:
         model.to(dtype=torch_dtype)
 
     # a tokenizer.json the config does not list is a leftover, not part of this model
-    tokenizer_path = own[TOKENIZER_NAME]
+    tokenizer_path = directory / TOKENIZER_NAME
     wants_tokenizer = TOKENIZER_NAME in recorded if "files" in config else tokenizer_path.is_file()
     tokenizer = _load_tokenizer(tokenizer_path, where) if wants_tokenizer else None
     preprocessing = None
@@ -666,7 +578,7 @@ def from_pretrained(
     torch_device = resolve_device(device)  # fail on a bad device before any download
     torch_dtype = resolve_dtype(dtype)
     if isinstance(name_or_path, (str, os.PathLike)) and str(name_or_path).strip():
-        local = Path(name_or_path).expanduser()
+        local = os.path.expanduser(name_or_path)  # a string: no Path built on the hot path
         if not os.path.lexists(local):
             recover_directory(local)  # a save killed between its two renames: finish it
     directory, expected, where = locate(
@@ -676,13 +588,5 @@ def from_pretrained(
         local_files_only=local_files_only,
         cache_dir=cache_dir,
     )
-    return load_directory(
-        directory,
-        device=torch_device,
-        dtype=torch_dtype,
-        strict=strict,
-        registry=registry,
-        expected_files=expected,
-        where=where,
-        architecture=architecture,
-    )
+    request = _Request(torch_device, torch_dtype, strict, registry, architecture, expected, where)
+    return _load_once_more_if_swapped(directory, request)

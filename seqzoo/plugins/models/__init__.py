@@ -99,6 +99,7 @@ def register_models(register: Register) -> None:
             "average_negated": False,
             "context_halvings": 0,
             "interval_scale": 1.0,
+            "inference_dtype": "float32",
         },
         input_kind="real",
         tags=["recurrent", "lstm", "gru", "patching", "zero-shot", "probabilistic"],

@@ -3,7 +3,10 @@ torch).
 
 A trainer is built from options, ``trainer = create("trainer", "supervised", epochs=20)``, and
 run with ``trainer.fit(model, data, optimizer, schedule=None, resume=None) -> History``
-(see :mod:`seqzoo.plugins.training_loops`).
+(see :mod:`seqzoo.plugins.trainers.supervised`). Each trainer has a module of its own:
+``supervised`` in :mod:`seqzoo.plugins.trainers.supervised`, ``tbptt`` in
+:mod:`seqzoo.plugins.trainers.tbptt`, ``ddp`` in :mod:`seqzoo.plugins.trainers.ddp`; a new one
+goes beside them and is registered here.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from seqzoo.core.hookspecs import Register, hookimpl
 
 SEQZOO_HOOK_API = 1
 
-_LOOPS = "seqzoo.plugins.training_loops"
+_LOOPS = "seqzoo.plugins.trainers.supervised"
 
 #: Options both trainers take (the learning rate belongs to the optimizer, not here).
 COMMON_DEFAULTS = {
@@ -47,7 +50,7 @@ def register_trainers(register: Register) -> None:
     )
     register(
         "tbptt",
-        f"{_LOOPS}:TBPTT",
+        "seqzoo.plugins.trainers.tbptt:TBPTT",
         description="Truncated backpropagation through time over chunks of long sequences",
         defaults={**COMMON_DEFAULTS, "chunk": 32},
         tasks=["forecast", "language-model"],
@@ -55,7 +58,7 @@ def register_trainers(register: Register) -> None:
     )
     register(
         "ddp",
-        "seqzoo.plugins.trainers_ddp:DDP",
+        "seqzoo.plugins.trainers.ddp:DDP",
         description="Supervised training on several processes with DistributedDataParallel "
         "(torchrun or seqzoo train --nproc N; gloo on the CPU, NCCL on CUDA)",
         defaults={**COMMON_DEFAULTS, "timeout": 300.0},
