@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,16 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, _seqzoo_cache: Path) 
     for name in ("SEQZOO_LOAD_PLUGINS", "SEQZOO_STRICT_PLUGINS", "SEQZOO_VERIFY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SEQZOO_CACHE_DIR", str(_seqzoo_cache))
+
+
+@pytest.fixture(autouse=True)
+def _python_sigint_handler() -> Iterator[None]:
+    """Python's own Ctrl-C handler in every test, as in an interactive shell: a shell starts a
+    background job (``bash .ci/run &``, nohup) with SIGINT ignored, and then the tests that send
+    themselves SIGINT would test nothing."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session")
