@@ -57,7 +57,13 @@ def test_the_catalogue_holds_every_recipe_and_every_built_in_architecture() -> N
         for entry in ENTRIES.values()
         if entry["architecture"] == "forecast-wrapper"
     }
-    assert architectures >= BUILTIN_ARCHITECTURES | {"forecast-wrapper"}
+    # an ensemble entry's members are its recipe's model (charlstm-pydoc: embedding-lstm)
+    architectures |= {
+        entry["training"]["model"]["name"]
+        for entry in ENTRIES.values()
+        if entry["architecture"] == "ensemble"
+    }
+    assert architectures >= BUILTIN_ARCHITECTURES | {"forecast-wrapper", "ensemble"}
     for name, entry in ENTRIES.items():
         assert entry["repo_id"] == f"seqzoo/{name}"
         recipe = RECIPES.get(name) or {"dataset": {"name": "synthetic-corpus"}}
@@ -158,14 +164,22 @@ def test_every_model_beats_its_naive_baseline_on_the_test_split() -> None:
             assert {"AutoETS", "AutoTheta", "AutoARIMA"} <= set(baselines), name
             continue
         assert metrics["classical"]["name"] in baselines, name
-        # five seeds; the folder ships the median one, and its weights give the model's row
+        # five seeds; the folder ships the median one (its weights give the model's row) or
+        # the five as one ensemble
         seeds = metrics["seeds"]
         assert seeds["seeds"] == [0, 1, 2, 3, 4] and entry["training"]["seed"] == seeds["shipped"]
-        assert seeds["per_seed"][str(seeds["shipped"])] == model, name
-        ranked = sorted(seeds["seeds"], key=lambda s: (seeds["per_seed"][str(s)][key], s))
-        assert ranked[2] == seeds["shipped"], name
-        verdict = metrics["verdict"]
         best = min(v[key] for v in baselines.values() if key in v)
+        if seeds["shipped"] == "ensemble":
+            assert entry["architecture"] == "ensemble", name
+            # MAE and log loss are convex in the prediction: the ensemble does no worse than
+            # its seeds on average (Jensen), on every split
+            assert model[key] <= seeds["mean"][key], name
+            assert metrics["ensemble_verdict"]["beats_all"] is (model[key] < best), name
+        else:
+            assert seeds["per_seed"][str(seeds["shipped"])] == model, name
+            ranked = sorted(seeds["seeds"], key=lambda s: (seeds["per_seed"][str(s)][key], s))
+            assert ranked[2] == seeds["shipped"], name
+        verdict = metrics["verdict"]
         assert verdict["beats_all"] is (seeds["mean"][key] < best), name
         if entry["task"] == "forecast":
             # the statsforecast baselines, fit in the same build on the same test targets
@@ -368,7 +382,8 @@ def _printed_tables(output: str) -> dict[str, dict[str, str]]:
         elif current is not None and line.startswith("  best baseline: "):
             current["best"] = line.removeprefix("  best baseline: ")
         elif current is not None and line.startswith("  The "):
-            current["verdict"] = line.strip()
+            key = "ensemble_verdict" if "-seed ensemble's " in line else "verdict"
+            current[key] = line.strip()
         elif current is not None and line.startswith("  statsforecast "):
             current["statsforecast"] = line.strip()
         elif current is not None and (row := re.match(r"  (\S.*?)\s{2,}(\S.*)$", line)):
@@ -455,6 +470,39 @@ def test_zoo_build_prints_the_numbers_its_card_and_catalogue_hold(
         assert "statsforecast" in table
 
 
+def test_a_recipe_can_ship_its_seeds_as_one_ensemble(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seqzoo.zoo.card import format_number
+
+    monkeypatch.setitem(TINY, "ship", "ensemble")
+    output = _build_tiny(monkeypatch, tmp_path)
+    table = _printed_tables(output)["tiny-nile"]
+    entry = catalogue.read_catalogue(tmp_path / "catalogue.json")["entries"]["tiny-nile"]
+    metrics, seeds = entry["metrics"], entry["metrics"]["seeds"]
+    assert seeds["shipped"] == entry["training"]["seed"] == "ensemble"
+    assert entry["architecture"] == "ensemble"
+    per_seed = [seeds["per_seed"][str(s)]["mae"] for s in seeds["seeds"]]
+    assert metrics["model"]["mae"] <= seeds["mean"]["mae"]  # never worse than the seeds' mean
+    assert metrics["model"]["mae"] not in per_seed  # its own score, not one seed's
+    # the folder holds the five trained models; loaded, it scores what the card says
+    from seqzoo.core.metrics import evaluate
+    from seqzoo.core.workflow import build_parts
+
+    model = from_pretrained(tmp_path / "models" / "tiny-nile")
+    assert model.registry_name == "ensemble" and len(model.members) == 5
+    _, data = build_parts({"dataset": TINY["dataset"], "model": None}, model_too=False)
+    report = evaluate(model, data, "test")
+    assert report["model"]["mae"] == pytest.approx(metrics["model"]["mae"], rel=1e-6)
+    assert table["this model (the seeds' ensemble)"] == format_number(metrics["model"]["mae"])
+    card = (tmp_path / "models" / "tiny-nile" / "README.md").read_text(encoding="utf-8")
+    assert _card_rows(card)["**this model**"][0] == format_number(metrics["model"]["mae"])
+    assert "this folder holds all of their weights as one ensemble" in card
+    assert table["ensemble_verdict"].startswith("The 5-seed ensemble's test mae")
+    assert table["ensemble_verdict"] in card.replace("\n", " ")
+    assert table["verdict"].startswith("The 5-seed mean test mae")  # still told
+
+
 def test_without_statsforecast_the_build_works_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -536,7 +584,12 @@ def test_every_bundled_card_shows_the_catalogue_numbers_and_verdict(name: str) -
     ]
     assert rows["mean ± std (5 seeds)"] == mean
     assert verdict_text(metrics["verdict"], 5) in card.replace("\n", " ")
-    assert f"this folder holds seed {seeds['shipped']}'s weights" in card
+    if seeds["shipped"] == "ensemble":
+        told = verdict_text(metrics["ensemble_verdict"], 5, ensemble=True)
+        assert told in card.replace("\n", " ")
+        assert "this folder holds all of their weights as one ensemble" in card
+    else:
+        assert f"this folder holds seed {seeds['shipped']}'s weights" in card
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX advisory locks")

@@ -243,9 +243,16 @@ def render_card(
         seeds: Mapping[str, Any] | None = card.get("seeds")
         if seeds:
             listed = ", ".join(str(s) for s in seeds.get("seeds") or [])
+            if seeds.get("shipped") == "ensemble":
+                how = seeds.get("combined") or "their predictions averaged"
+                held = f"all of their weights as one ensemble ({how})"
+            else:
+                held = (
+                    f"seed {seeds.get('shipped')}'s weights (the median by test "
+                    f"{seeds.get('metric')})"
+                )
             lines += [
-                f"Trained from seeds {listed}; this folder holds seed {seeds.get('shipped')}'s "
-                f"weights (the median by test {seeds.get('metric')}): the **this model** row.",
+                f"Trained from seeds {listed}; this folder holds {held}: the **this model** row.",
                 "",
             ]
         lines += [*_metrics_table(metrics, baselines, seeds), ""]

@@ -36,11 +36,16 @@ def seed_range(seeds: Sequence[int]) -> str:
     return ", ".join(str(s) for s in ordered)
 
 
-def verdict_text(verdict: Mapping[str, Any], count: int) -> str:
-    """Whether the mean over ``count`` seeds beats every baseline; if not, to what it loses
-    and by how much."""
+def verdict_text(verdict: Mapping[str, Any], count: int, *, ensemble: bool = False) -> str:
+    """Whether the mean over ``count`` seeds (``ensemble``: the seeds' ensemble) beats every
+    baseline; if not, to what it loses and by how much."""
     key, mean = verdict["metric"], format_number(verdict["mean"])
-    what = f"The {count}-seed mean test {key} ({mean})" if count > 1 else f"The test {key} ({mean})"
+    if ensemble:
+        what = f"The {count}-seed ensemble's test {key} ({mean})"
+    elif count > 1:
+        what = f"The {count}-seed mean test {key} ({mean})"
+    else:
+        what = f"The test {key} ({mean})"
     if verdict["beats_all"]:
         best = verdict.get("best_baseline")
         if best is None:
@@ -100,7 +105,12 @@ def entry_table(name: str, entry: Mapping[str, Any]) -> list[str]:
             f"mean ± std ({len(seeds['seeds'])} seeds)",
             mean_std(seeds["mean"][key], seeds["std"][key]),
         ),
-        (f"this model (seed {shipped})", format_number(metrics["model"][key])),
+        (
+            "this model (the seeds' ensemble)"
+            if shipped == "ensemble"
+            else f"this model (seed {shipped})",
+            format_number(metrics["model"][key]),
+        ),
     ]
     rows += [
         (label, format_number(scores[key]))
@@ -119,7 +129,18 @@ def entry_table(name: str, entry: Mapping[str, Any]) -> list[str]:
         if best is not None:
             lines.append(f"  best baseline: {best} {format_number(verdict['best_value'])}")
         lines.append("  " + verdict_text(verdict, len(seeds["seeds"])))
+    if metrics.get("ensemble_verdict"):
+        lines.append(
+            "  " + verdict_text(metrics["ensemble_verdict"], len(seeds["seeds"]), ensemble=True)
+        )
     return lines
+
+
+def _combined(task: str) -> str:
+    """How a seed ensemble of ``task`` combines its members (the ``ensemble`` model's rule)."""
+    if task in ("language-model", "classification"):
+        return "the mean of the members' predicted probabilities"
+    return "the mean of the members' predictions"
 
 
 def spell(part: dict[str, Any]) -> str:
@@ -148,8 +169,12 @@ def entry_card(
         f"Trained by `seqzoo zoo build` on the bundled `{spell(dataset)}` data from seeds "
         f"{seed_range(seeds['seeds'])}, each on one CPU thread (deterministic: the command below "
         "rebuilds these weights and numbers bit for bit on the same platform and torch "
-        f"version); this folder holds seed {shipped}'s weights, the median by test "
-        f"{metrics['headline']}.",
+        f"version); this folder holds "
+        + (
+            f"the {count} seeds' models as one ensemble (`ensemble`: {_combined(task)})."
+            if shipped == "ensemble"
+            else f"seed {shipped}'s weights, the median by test {metrics['headline']}."
+        ),
         f"Scored on the held-out test split ({metrics['samples']} samples"
         + (f", in {units}" if units and task != "language-model" else "")
         + (
@@ -180,6 +205,8 @@ def entry_card(
     else:
         comparison = f"The classical baseline, fit in the same build: {classical}."
     comparison += "\n\n" + verdict_text(metrics["verdict"], count)
+    if metrics.get("ensemble_verdict"):
+        comparison += " " + verdict_text(metrics["ensemble_verdict"], count, ensemble=True)
     return {
         "description": "\n".join(description),
         "dataset": dataset["name"],
@@ -191,6 +218,7 @@ def entry_card(
             "metric": metrics["headline"],
             "mean": seeds["mean"],
             "std": seeds["std"],
+            **({"combined": _combined(task)} if shipped == "ensemble" else {}),
         },
         "comparison": comparison,
         "training": training,
@@ -216,7 +244,9 @@ def summary(name: str, entry: dict[str, Any]) -> str:
     if seeds:
         shown = (
             f"{mean_std(seeds['mean'][key], seeds['std'][key])} over {len(seeds['seeds'])} "
-            f"seeds, shipped seed {seeds['shipped']} {format_number(metrics['model'][key])}"
+            f"seeds, shipped "
+            + ("ensemble" if seeds["shipped"] == "ensemble" else f"seed {seeds['shipped']}")
+            + f" {format_number(metrics['model'][key])}"
         )
     else:
         shown = format_number(metrics["model"][key])

@@ -122,6 +122,27 @@ def register_models(register: Register) -> None:
         tags=["forecasting", "wrapper", "differencing", "normalization"],
     )
     register(
+        "ensemble",
+        f"{_PACKAGE}.ensemble:Ensemble",
+        description="Several models of one input kind, their probabilities or outputs averaged",
+        defaults={
+            "input_size": None,
+            "vocab_size": None,
+            "output_size": None,
+            "output": None,
+            "combine": "auto",
+            "registry": None,
+        },
+        # no input_kind: the members' (token ids or real-valued sequences)
+        tags=["ensemble", "composed"],
+        metadata={
+            "example_config": {
+                "input_size": 2,
+                "members": [{"name": "gru", "hidden_size": 4}, {"name": "lstm", "hidden_size": 4}],
+            }
+        },
+    )
+    register(
         "hybrid",
         "seqzoo.core.compose:Hybrid",
         description="A hybrid composed from registered layers (see seqzoo.compose)",

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import torch
 from torch import Tensor, nn
 
+from seqzoo.core.modules import map_state
 from seqzoo.core.training import (
     EpochRow,
     History,
@@ -73,7 +74,17 @@ class Progress:
     """Where the epoch in progress stands; the batch loops keep it current (a few attribute
     writes and one ~1 us RNG snapshot per batch)."""
 
-    __slots__ = ("batch", "epoch", "generator", "losses", "rng", "seconds", "stepping", "stop")
+    __slots__ = (
+        "batch",
+        "carried",
+        "epoch",
+        "generator",
+        "losses",
+        "rng",
+        "seconds",
+        "stepping",
+        "stop",
+    )
 
     def __init__(self) -> None:
         self.stop = False  # a deferred Ctrl-C waits for the end of the batch
@@ -88,6 +99,7 @@ class Progress:
         self.rng: Tensor | None = None  # torch's RNG at the current batch's start
         self.seconds = 0.0  # training seconds of this epoch before a resume
         self.stepping = False  # inside an optimizer / schedule step: no whole position
+        self.carried: Any = None  # a state carried across batches (tbptt carry="epoch")
 
     def to_state(self, good: dict[str, Tensor], seconds: float) -> dict[str, Any]:
         """What a checkpoint saves of a started epoch (``good``: the weights it began with)."""
@@ -99,6 +111,7 @@ class Progress:
             "generator": self.generator,
             "seconds": seconds,
             "good": good,
+            **({"carried": self.carried} if self.carried is not None else {}),
         }
 
     def load(self, state: dict[str, Any], device: torch.device) -> None:
@@ -107,6 +120,8 @@ class Progress:
         self.batch, self.seconds = int(state["batch"]), float(state["seconds"])
         self.losses = list(state["losses"].to(device).unbind())
         self.generator = state["generator"]
+        if state.get("carried") is not None:
+            self.carried = map_state(state["carried"], lambda t: t.to(device))
 
 
 class DeferredInterrupt:

@@ -107,6 +107,10 @@ class Supervised(TrainerOptions):
         """The training and validation splits this trainer feeds the model."""
         return data.train, data.validation
 
+    def _batches_per_epoch(self, train: Split) -> int:
+        """How many batches one epoch over ``train`` has (the progress bar's length)."""
+        return math.ceil(len(train) / self.batch_size)
+
     def _train_epoch(
         self,
         model: nn.Module,
@@ -240,7 +244,7 @@ class Supervised(TrainerOptions):
                 schedule.best = schedule.mode_worse  # a resumed one keeps its saved best
         result, progress = run.history.result, run.progress
         began, seconds_before = time.perf_counter(), result.seconds
-        n_batches = math.ceil(len(train) / self.batch_size)
+        n_batches = self._batches_per_epoch(train)
         tick = time.perf_counter()
         try:
             for epoch in range(run.start + 1, self.epochs + 1):

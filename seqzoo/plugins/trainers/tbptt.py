@@ -59,14 +59,30 @@ class TBPTT(Supervised):
     Data: a language-model split (ids ``(N, T)``, next ids ``(N, T)``), or a forecast of
     horizon 1 whose targets are among the inputs (per-step targets built by
     :func:`per_step_forecast`). The model must be causal with ``output="sequence"`` (one output
-    per step). The state starts fresh for every batch. Other options: as :class:`Supervised`.
+    per step). Other options: as :class:`Supervised`.
+
+    ``carry`` says how far the state goes. ``"batch"`` (the default): every batch of shuffled
+    windows starts from the initial state. ``"epoch"`` (language models whose windows are
+    consecutive pieces of one token stream, as the ``text`` dataset cuts them): the training
+    stream is laid out as ``batch_size`` contiguous lanes, read ``chunk`` tokens at a time in
+    order, and the state carries from chunk to chunk through the whole epoch, so the model
+    learns from, and for, contexts as long as the text (what a stateful evaluation gives it).
+    A batch is then one chunk of every lane, and an interrupt saves the carried state with the
+    position, so a resume continues exactly.
     """
 
     name = "tbptt"
+    CARRY = ("batch", "epoch")
 
-    def __init__(self, chunk: int = 32, **options: Any) -> None:
+    def __init__(self, chunk: int = 32, carry: str = "batch", **options: Any) -> None:
         super().__init__(**options)
         self.chunk = _integer(chunk, "chunk", 1)
+        if carry not in self.CARRY:
+            raise ConfigError(
+                f"carry must be one of {', '.join(map(repr, self.CARRY))}, not {carry!r}",
+                field="carry",
+            )
+        self.carry = carry
 
     def _check(self, model: nn.Module, data: SequenceData, optimizer: Any) -> _Checked:
         if isinstance(optimizer, torch.optim.LBFGS):
@@ -88,11 +104,24 @@ class TBPTT(Supervised):
                 field="output",
             )
         if data.task == "language-model":
+            if self.carry == "epoch":
+                return stream_lanes(data.train, self.batch_size), data.validation
             return data.train, data.validation
+        if self.carry == "epoch":
+            raise ConfigError(
+                "carry='epoch' reads one token stream in order, so it trains language models "
+                f"only, not {data.task!r} data; use carry='batch'",
+                field="carry",
+            )
         if data.task == "forecast":
             return per_step_forecast(data, data.train), per_step_forecast(data, data.validation)
         message = f"tbptt trains forecast or language-model data, not {data.task!r}"
         raise ConfigError(message + "; use the supervised trainer")
+
+    def _batches_per_epoch(self, train: Split) -> int:
+        if self.carry == "epoch":  # a batch is one chunk of every lane
+            return -(-train.inputs.shape[1] // self.chunk)
+        return super()._batches_per_epoch(train)
 
     def _train_epoch(
         self,
@@ -116,13 +145,19 @@ class TBPTT(Supervised):
             def cast_state(t: Tensor) -> Tensor:
                 return t.to(dtype) if t.is_floating_point() else t
 
-        batches = split.batches(self.batch_size, shuffle=True, generator=generator)
+        carry = self.carry == "epoch"
+        if carry:  # the lanes in order, one chunk of each per batch
+            batches: Any = _lane_chunks(split, chunk)
+        else:
+            batches = split.batches(self.batch_size, shuffle=True, generator=generator)
         if progress.batch:
             batches = itertools.islice(batches, progress.batch, None)
         get_rng_state = torch.get_rng_state
+        state = progress.carried if carry else None  # a resume goes on from the saved state
         for inputs, targets, _ in batches:
             progress.rng = get_rng_state()
-            state = None  # every batch starts its sequences from the initial state
+            if not carry:
+                state = None  # every batch starts its sequences from the initial state
             for start in range(0, inputs.shape[1], chunk):
                 optimizer.zero_grad(set_to_none=True)
                 with cast():
@@ -149,6 +184,8 @@ class TBPTT(Supervised):
                 if cast_state is not None:  # autocast made it half precision: the model's again
                     state = map_state(state, cast_state)
                 losses.append(loss.detach())
+            if carry:
+                progress.carried = state  # detached: what a save mid-epoch keeps
             progress.batch += 1
             progress.rng = None
             progress.stepping = False
@@ -157,3 +194,37 @@ class TBPTT(Supervised):
             if progress.stop:
                 raise KeyboardInterrupt
         return losses
+
+
+def stream_lanes(split: Split, lanes: int) -> Split:
+    """A language-model split whose windows are consecutive pieces of one stream, re-cut into
+    ``lanes`` contiguous rows (the stream's tail that does not fill a row is dropped: fewer
+    than ``lanes`` tokens). Inputs and targets ``(lanes, len(stream) // lanes)``."""
+    n = len(split)
+    if n and split.inputs.dim() == 2 and split.lengths is None:
+        joined = n == 1 or bool((split.targets[:-1, -1] == split.inputs[1:, 0]).all())
+    else:
+        joined = False
+    if not joined:
+        raise ConfigError(
+            "carry='epoch' needs the training windows to be consecutive pieces of one token "
+            "stream (each window's last target is the next window's first input, as the text "
+            "dataset cuts them); use carry='batch'",
+            field="carry",
+        )
+    inputs, targets = split.inputs.reshape(-1), split.targets.reshape(-1)
+    width = len(inputs) // lanes
+    if width == 0:
+        raise ConfigError(
+            f"the training text holds {len(inputs)} tokens, fewer than batch_size={lanes} "
+            "lanes; use a smaller batch_size",
+            field="batch_size",
+        )
+    keep = width * lanes
+    return Split(inputs[:keep].reshape(lanes, width), targets[:keep].reshape(lanes, width), None)
+
+
+def _lane_chunks(split: Split, chunk: int) -> Any:
+    """``(inputs, targets, None)``: the lanes' columns ``chunk`` at a time, in order."""
+    for start in range(0, split.inputs.shape[1], chunk):
+        yield split.inputs[:, start : start + chunk], split.targets[:, start : start + chunk], None
