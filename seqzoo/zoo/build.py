@@ -87,8 +87,16 @@ RECIPES: dict[str, dict[str, Any]] = {
         # window 5, not the default 10: the 15-year test part then holds 10 windows, not 5
         "dataset": {"name": "nile", "window": 5, "horizon": 1, **_SPLIT},
         "optimizer": {"name": "adam", "lr": 0.01},
-        "trainer": {"name": "supervised", "epochs": 60, "batch_size": 16},
+        "trainer": {"name": "supervised", "epochs": 60, "batch_size": 8},
         "classical": {"kind": "arima", "order": [0, 1, 1]},
+        "note": "With 15 validation years the recipe was chosen by rolling-origin validation: "
+        "the validation MAE averaged over three origins (validation years 71-85, 61-75 and "
+        "51-65 of the 100, each trained on the years before it) and seeds 0-4, never on the "
+        "test years. The earlier recipe (batch size 16) scores 78.37 there; 8 hidden units "
+        "79.15, 32 units 79.96, lr 0.003 for 150 epochs 82.88, AdamW with weight decay 0.05 "
+        "79.94, batch size 8 77.66, which was taken. On the test years it did not help: the "
+        "earlier recipe's five seeds scored 114.3 ± 11.56 there, this one's 119.6 ± 7.135 (a "
+        "measure of how little a 1% gain on 30 validation years says).",
     },
     "lstm-sunspots": {
         "description": "LSTM forecasting next year's mean sunspot number",
