@@ -91,6 +91,15 @@ class Spec:
             )
         return target
 
+    def argument_names(self) -> set[str]:
+        """The names the factory takes (imports it): what a caller may pass sizes such as
+        ``input_size`` to. A factory without a signature: its defaults plus ``input_size``
+        and ``vocab_size``."""
+        try:
+            return set(inspect.signature(self.load()).parameters)
+        except (TypeError, ValueError):
+            return set(self.defaults) | {"input_size", "vocab_size"}
+
     def create(self, /, **config: Any) -> Any:
         """Build the thing: ``factory(**{**defaults, **config})``, arguments checked first."""
         factory = self.load()

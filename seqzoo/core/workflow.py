@@ -118,11 +118,8 @@ def build_parts(
     if model_name == "hybrid":
         config = {"input_size": data.input_size, **model_config}
     else:
-        record = registry.get("model", model_name)
-        try:  # what the factory takes, whether or not its registration lists defaults
-            accepted = set(inspect.signature(record.load()).parameters)
-        except (TypeError, ValueError):
-            accepted = set(record.defaults) | {"input_size", "vocab_size"}
+        # what the factory takes, whether or not its registration lists defaults
+        accepted = registry.get("model", model_name).argument_names()
         suggested = {k: v for k, v in data.model_config().items() if k in accepted}
         config = {**suggested, **model_config}
     model = registry.create("model", model_name, **config)

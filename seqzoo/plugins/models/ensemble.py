@@ -19,7 +19,6 @@ chunks and streams token by token like one model.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -33,7 +32,6 @@ from seqzoo.core.modules import SequenceModel, State
 __all__ = ["Ensemble"]
 
 COMBINE = ("auto", "probabilities", "mean")
-_SIZES = ("input_size", "vocab_size", "output_size", "output")
 
 
 class Ensemble(SequenceModel):
@@ -207,10 +205,7 @@ def _build_member(
         )
     registry = registry if registry is not None else get_registry()
     try:
-        record = registry.get("model", name)
-        accepted = set(inspect.signature(record.load()).parameters)
-    except (TypeError, ValueError):
-        accepted = set(_SIZES)
+        accepted = registry.get("model", name).argument_names()
     except Exception as exc:
         raise ConfigError(f"member {index}: {exc}", field="members") from None
     wanted = {k: v for k, v in sizes.items() if v is not None and k in accepted}

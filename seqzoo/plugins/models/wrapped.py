@@ -19,7 +19,6 @@ model sees the transformed window, ``(batch, window - consumed, input_size)`` (s
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -155,7 +154,7 @@ def _build_inner(
                 "real-valued windows (gru, lstm, linear, conv-recurrent, a hybrid ...)",
                 field="inner",
             )
-        accepted = set(inspect.signature(record.load()).parameters)
+        accepted = record.argument_names()
         wanted.update(output_size=output_size, output="last")
         wanted = {k: v for k, v in wanted.items() if k in accepted}
     for key in _SIZES:

@@ -5,6 +5,7 @@ own), and the per-step forecast targets it trains on (:func:`per_step_forecast`)
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -120,7 +121,7 @@ class TBPTT(Supervised):
 
     def _batches_per_epoch(self, train: Split) -> int:
         if self.carry == "epoch":  # a batch is one chunk of every lane
-            return -(-train.inputs.shape[1] // self.chunk)
+            return math.ceil(train.inputs.shape[1] / self.chunk)
         return super()._batches_per_epoch(train)
 
     def _train_epoch(
@@ -226,5 +227,5 @@ def stream_lanes(split: Split, lanes: int) -> Split:
 
 def _lane_chunks(split: Split, chunk: int) -> Any:
     """``(inputs, targets, None)``: the lanes' columns ``chunk`` at a time, in order."""
-    for start in range(0, split.inputs.shape[1], chunk):
-        yield split.inputs[:, start : start + chunk], split.targets[:, start : start + chunk], None
+    pieces = zip(split.inputs.split(chunk, dim=1), split.targets.split(chunk, dim=1), strict=True)
+    return ((inputs, targets, None) for inputs, targets in pieces)
